@@ -1,0 +1,39 @@
+"""astroml_affiliated: trained machine-learning models as methods on astropy objects.
+
+Importing the package attaches methods to host classes (``LightCurve.find_flares()``,
+...) and imports neither TensorFlow nor Keras, nor any host package: those load on first
+use.
+"""
+
+import importlib
+
+__version__ = "0.1.0"
+
+from .config import conf  # noqa: E402
+from .errors import (AstroMLError, AstroMLWarning, DeviceError, InputError,  # noqa: E402
+                     WeightsDownloadError, WeightsError, WeightsHashError,
+                     WeightsNotFoundError)
+from .plugins import attach_adaptors, detach_adaptors  # noqa: E402
+
+#: Public functions, imported from their capability's sub-package on first access.
+_LAZY = {
+}
+
+__all__ = ["__version__", "conf", "AstroMLError", "AstroMLWarning", "DeviceError",
+           "InputError", "WeightsError", "WeightsDownloadError", "WeightsHashError",
+           "WeightsNotFoundError", "attach_adaptors", "detach_adaptors", *_LAZY]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'astroml_affiliated' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
+
+attach_adaptors()

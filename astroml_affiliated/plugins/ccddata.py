@@ -1,0 +1,11 @@
+"""Adaptor for `astropy.nddata.CCDData`.
+
+Image differencing (issue 4) registers its methods here; ``CCDData.subtract`` exists
+already and is never shadowed.
+"""
+
+#: Packages whose import attaches the methods below.
+HOST_MODULES = ("astropy.nddata",)
+
+#: (host module, class name, method name, "module:function")
+ADAPTORS = []
