@@ -42,7 +42,8 @@ def http_server():
     server.routes = {}
     server.requests = []
     server.base_url = f"http://127.0.0.1:{server.server_address[1]}/weights/"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
     thread.start()
     yield server
     server.shutdown()
