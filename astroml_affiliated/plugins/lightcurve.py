@@ -4,4 +4,12 @@
 HOST_MODULES = ("lightkurve",)
 
 #: (host module, class name, method name, "module:function")
-ADAPTORS = []
+ADAPTORS = [
+    ("lightkurve", "LightCurve", "find_flares", "astroml_affiliated.flares:find_flares"),
+    ("lightkurve", "LightCurve", "flare_probability",
+     "astroml_affiliated.flares:flare_probability"),
+    ("lightkurve", "LightCurve", "flare_injection_recovery",
+     "astroml_affiliated.flares:injection_recovery"),
+    ("lightkurve", "LightCurveCollection", "find_flares",
+     "astroml_affiliated.flares:find_flares_collection"),
+]

@@ -1,0 +1,452 @@
+"""Public flare-finding functions that take lightkurve objects."""
+
+import numpy as np
+from astropy.table import QTable
+
+from ..errors import InputError
+from . import core
+
+__all__ = ["find_flares", "flare_probability", "find_flares_collection", "FlareTable",
+           "SUPPORTED_CADENCE_S"]
+
+#: The cadence the network was trained on, seconds.
+SUPPORTED_CADENCE_S = 120.0
+#: Relative tolerance on a cadence to count as a given cadence.
+_CADENCE_TOL = 0.05
+#: Cadences that are binned to 2 minutes: 20-s TESS (6 cadences), Kepler 1-min (2).
+_BINNABLE = {20.0: 6, 58.85: 2, 60.0: 2}
+_DEFAULT_MODEL = "flares-cnn"
+_BITMASK_NAMES = ("none", "default", "hard", "hardest")
+
+
+# --------------------------------------------------------------------------------------
+# the result table
+
+
+class FlareTable(QTable):
+    """Flares found in a light curve: one row per flare (an `astropy.table.QTable`).
+
+    Columns
+    -------
+    tpeak, tstart, tstop : `~astropy.time.Time`
+        Peak, start and stop of the flare (start and stop of the span used for the
+        equivalent duration).
+    peak_index : int
+        Row of the peak in the light curve that was searched.
+    cadenceno : int
+        Cadence number of the peak (-1 when the light curve has none).
+    amplitude : Quantity (dimensionless)
+        Peak relative amplitude ``(flux - trend) / trend``.
+    amplitude_sigma : float
+        Peak amplitude in units of the local scatter.
+    ed, ed_err : Quantity [s]
+        Equivalent duration and its uncertainty.
+    prob, prob_std : float
+        Ensemble-mean probability at the peak and the ensemble's standard deviation.
+
+    ``meta`` records the model, version, sha256 of each weights file, threshold,
+    cadence, device and number of ensemble members.
+    """
+
+    _lightcurve = None
+
+    def plot(self, lc=None, ax=None, **kwargs):
+        """Plot the light curve with the flares marked.
+
+        Parameters
+        ----------
+        lc : `lightkurve.LightCurve`, optional
+            The light curve (by default the one the table was made from, if known).
+        ax : `matplotlib.axes.Axes`, optional
+
+        Returns
+        -------
+        `matplotlib.axes.Axes`
+        """
+        import matplotlib.pyplot as plt
+
+        lc = lc if lc is not None else self._lightcurve
+        if ax is None:
+            _, ax = plt.subplots(figsize=(10, 3.5))
+        if lc is not None:
+            flux = np.asarray(lc.flux.value if hasattr(lc.flux, "value") else lc.flux,
+                              dtype=float)
+            t = lc.time.value
+            ax.plot(t, flux, lw=0.5, color="0.3", **kwargs)
+            unit = getattr(lc.flux, "unit", None)
+            ax.set_ylabel(f"flux [{unit}]" if unit not in (None, "") else "flux")
+            for row in self:
+                i = int(row["peak_index"])
+                if 0 <= i < len(flux):
+                    ax.plot(t[i], flux[i], "v", color="C3", ms=7)
+                ax.axvspan(row["tstart"].value, row["tstop"].value, color="C3",
+                           alpha=0.2, lw=0)
+            ax.set_xlabel(f"time [{lc.time.format}]")
+        else:
+            ax.vlines(self["tpeak"].value, 0, self["amplitude"].value, color="C3")
+            ax.set_xlabel("time")
+            ax.set_ylabel("relative amplitude")
+        title = f"{len(self)} flare(s)"
+        if self.meta.get("model"):
+            title += (f" | {self.meta['model']} {self.meta.get('version', '')} "
+                      f"p >= {self.meta.get('threshold')}")
+        ax.set_title(title)
+        return ax
+
+
+def _flare_table_cls():
+    return FlareTable
+
+
+# --------------------------------------------------------------------------------------
+# input parsing
+
+
+def _parse_lightcurve(lc, *, quality_bitmask="default"):
+    """Arrays of a light curve, checked; the light curve itself is not modified."""
+    try:
+        import lightkurve as lk
+    except ImportError as exc:  # pragma: no cover
+        raise InputError("find_flares needs lightkurve: pip install lightkurve") from exc
+    from astropy.time import Time
+
+    if not isinstance(lc, lk.LightCurve):
+        raise InputError(f"expected a lightkurve.LightCurve, got {type(lc).__name__}; "
+                         "for several light curves use a LightCurveCollection")
+    if isinstance(lc, lk.FoldedLightCurve) or not isinstance(lc.time, Time):
+        raise InputError("the light curve is folded (its time is a phase): find flares "
+                         "in the unfolded light curve, then fold the result")
+    n = len(lc)
+    if n == 0:
+        raise InputError("the light curve is empty (0 cadences)")
+    flux_q = lc.flux
+    unit = getattr(flux_q, "unit", None)
+    if unit is not None:
+        from astropy import units as u
+
+        if unit.physical_type == "unknown" and isinstance(unit, u.MagUnit) or \
+                str(unit).lower() in ("mag", "mag(ab)", "mag(st)"):
+            raise InputError(f"flux in magnitudes ({unit}) is not supported: convert to "
+                             "linear flux (e-/s, counts or normalised)")
+    flux = np.array(getattr(flux_q, "value", flux_q), dtype=float)
+    if "flux_err" in lc.colnames:
+        fe = lc.flux_err
+        flux_err = np.array(getattr(fe, "value", fe), dtype=float)
+    else:
+        flux_err = np.full(n, np.nan)
+    time = np.array(lc.time.jd, dtype=float) if lc.time.format not in ("btjd", "bkjd") \
+        else np.array(lc.time.value, dtype=float)
+    good = np.isfinite(time) & np.isfinite(flux)
+    if quality_bitmask not in _BITMASK_NAMES and not isinstance(quality_bitmask, (int, np.integer)):
+        raise InputError(f"quality_bitmask must be one of {_BITMASK_NAMES} or an int, "
+                         f"not {quality_bitmask!r}")
+    if "quality" in lc.colnames and quality_bitmask != "none":
+        from lightkurve.utils import TessQualityFlags
+
+        q = np.array(getattr(lc["quality"], "value", lc["quality"]), dtype=np.int64)
+        good &= TessQualityFlags.create_quality_mask(q, bitmask=quality_bitmask)
+    if not np.any(np.isfinite(flux)):
+        raise InputError("the light curve's flux is NaN everywhere")
+    if not np.any(good):
+        raise InputError("no cadence has finite time and flux and a good quality flag")
+    t = time[np.isfinite(time)]
+    if t.size > 1 and np.any(np.diff(t) <= 0):
+        raise InputError("the light curve's time is not strictly increasing; sort it "
+                         "(lc[np.argsort(lc.time.value)]) and remove duplicate cadences")
+    med = np.nanmedian(flux[good])
+    if not med > 0:
+        raise InputError(f"the median flux is {med:.3g}: find_flares needs a positive "
+                         "flux level (e-/s, counts or normalised to 1), not a "
+                         "mean-subtracted flux")
+    tg = time[good]
+    if tg.size < 2:
+        raise InputError("the light curve needs at least 2 good cadences")
+    dt = np.diff(tg)
+    cadence_s = float(np.median(dt)) * 86400.0
+    cadenceno = (np.array(lc["cadenceno"], dtype=np.int64) if "cadenceno" in lc.colnames
+                 else np.full(n, -1, dtype=np.int64))
+    return {"time": time, "flux": flux, "flux_err": flux_err, "good": good,
+            "cadence_s": cadence_s, "cadenceno": cadenceno, "time_obj": lc.time}
+
+
+def _bin_factor(cadence_s):
+    if abs(cadence_s - SUPPORTED_CADENCE_S) <= _CADENCE_TOL * SUPPORTED_CADENCE_S:
+        return 1
+    for c, k in _BINNABLE.items():
+        if abs(cadence_s - c) <= _CADENCE_TOL * c:
+            return k
+    raise InputError(
+        f"the light curve's cadence is {cadence_s:.1f} s; the flare model supports TESS "
+        "2-min (120 s) light curves, and 20-s TESS or 1-min Kepler ones, which are "
+        "binned to 2 min. 200-s and 10-min TESS FFI, Kepler/K2 30-min and other cadences "
+        "are not supported (flares last minutes: they are barely resolved there)")
+
+
+def _binned(p, k):
+    """Bin ``k`` consecutive cadences (on the time grid) into one; returns new arrays
+    and, per bin, the index of its brightest original cadence."""
+    good = p["good"]
+    idx = np.flatnonzero(good)
+    t = p["time"][idx]
+    cad = np.median(np.diff(t))
+    width = k * cad
+    b = np.floor((t - t[0]) / width + 1e-6).astype(np.int64)
+    uniq, start = np.unique(b, return_index=True)
+    counts = np.diff(np.append(start, b.size))
+    f = p["flux"][idx]
+    e = p["flux_err"][idx]
+    tb = np.add.reduceat(t, start) / counts
+    fb = np.add.reduceat(f, start) / counts
+    with np.errstate(invalid="ignore"):
+        eb = np.sqrt(np.add.reduceat(np.where(np.isfinite(e), e, np.nan) ** 2, start)) / counts
+    # only full bins count as measurements of the same quality
+    keep = counts >= max(1, k // 2)
+    brightest = np.array([idx[s + int(np.argmax(f[s:s + c]))] for s, c in zip(start, counts)])
+    return tb[keep], fb[keep], eb[keep], brightest[keep], width
+
+
+# --------------------------------------------------------------------------------------
+# scoring
+
+
+def _score_arrays(time, flux, flux_err, cadence_days, models, device_label=None):
+    """Segments and per-segment ensemble probabilities (mean, std) of plain arrays."""
+    from ..device import import_tensorflow
+
+    tf = import_tensorflow()
+    window = int(getattr(models[0], "window", 200))
+    segs = core.prepare(time, flux, flux_err, cadence=cadence_days)
+    means, stds = [], []
+    for seg in segs:
+        x = core.pad_input(seg.channels(), window)[None]
+        xt = tf.constant(x)
+        preds = np.stack([np.asarray(m(xt, training=False))[0, :, 0] for m in models])
+        means.append(preds.mean(axis=0))
+        stds.append(preds.std(axis=0))
+    return segs, means, stds
+
+
+def _load(model, device):
+    from ..weights import load_models
+
+    models, info = load_models(model, device=device)
+    return models, info
+
+
+def _run(lc, *, model, device, quality_bitmask):
+    from ..device import device_scope
+
+    p = _parse_lightcurve(lc, quality_bitmask=quality_bitmask)
+    k = _bin_factor(p["cadence_s"])
+    if k == 1:
+        idx = np.flatnonzero(p["good"])
+        t, f, e = p["time"][idx], p["flux"][idx], p["flux_err"][idx]
+        orig = idx
+        cadence_days = p["cadence_s"] / 86400.0
+    else:
+        t, f, e, orig, cadence_days = _binned(p, k)
+    models, info = _load(model, device)
+    with device_scope(device) as label:
+        segs, means, stds = _score_arrays(t, f, e, cadence_days, models)
+    info = dict(info, device=label)
+    return p, k, t, orig, cadence_days, segs, means, stds, info
+
+
+def _events_table(p, k, orig, cadence_days, segs, means, stds, info, threshold):
+    from astropy import units as u
+
+    rows = []
+    cadence_s = cadence_days * 86400.0
+    for seg, pm, ps in zip(segs, means, stds):
+        signal = np.where(seg.mask, seg.z, -np.inf)
+        for start, stop, peak in core.find_events(pm, signal, threshold):
+            if not seg.mask[peak]:
+                continue
+            a, b, ampl, ed, ed_err = core.event_properties(seg, start, stop, peak,
+                                                           cadence_s)
+            rows.append({"tpeak": seg.time[peak], "tstart": seg.time[a],
+                         "tstop": seg.time[b], "peak_index": int(orig[seg.index[peak]]),
+                         "amplitude": ampl, "amplitude_sigma": float(seg.z[peak]),
+                         "ed": ed, "ed_err": ed_err, "prob": float(pm[peak]),
+                         "prob_std": float(ps[peak])})
+    rows.sort(key=lambda r: r["tpeak"])
+    Table = _flare_table_cls()
+    time_obj = p["time_obj"]
+
+    def as_time(vals):
+        vals = np.asarray(vals, dtype=float)
+        if time_obj.format in ("btjd", "bkjd"):
+            return time_obj.__class__(vals, format=time_obj.format, scale=time_obj.scale)
+        return time_obj.__class__(vals, format="jd", scale=time_obj.scale)
+
+    peak_index = np.array([r["peak_index"] for r in rows], dtype=np.int64)
+    tab = Table()
+    tab["tpeak"] = as_time([r["tpeak"] for r in rows])
+    tab["tstart"] = as_time([r["tstart"] for r in rows])
+    tab["tstop"] = as_time([r["tstop"] for r in rows])
+    if k == 1:
+        # exact times of the cadences of the caller's light curve
+        for col in ("tpeak",):
+            if len(rows):
+                tab[col] = time_obj[peak_index]
+    tab["peak_index"] = peak_index
+    tab["cadenceno"] = p["cadenceno"][peak_index] if len(rows) else np.zeros(0, np.int64)
+    tab["amplitude"] = np.array([r["amplitude"] for r in rows], dtype=float) * \
+        u.dimensionless_unscaled
+    tab["amplitude_sigma"] = np.array([r["amplitude_sigma"] for r in rows], dtype=float)
+    tab["ed"] = np.array([r["ed"] for r in rows], dtype=float) * u.s
+    tab["ed_err"] = np.array([r["ed_err"] for r in rows], dtype=float) * u.s
+    tab["prob"] = np.array([r["prob"] for r in rows], dtype=float)
+    tab["prob_std"] = np.array([r["prob_std"] for r in rows], dtype=float)
+    tab.meta.update({
+        "model": info["model"], "version": info["version"],
+        "sha256": list(info["sha256"]), "n_members": len(info["sha256"]),
+        "threshold": float(threshold), "cadence_s": round(float(cadence_s), 3),
+        "binned_by": int(k), "device": info["device"]})
+    return tab
+
+
+def _check_threshold(threshold):
+    try:
+        th = float(threshold)
+    except (TypeError, ValueError):
+        raise InputError(f"threshold must be a number in (0, 1), not {threshold!r}") from None
+    if not 0 < th < 1:
+        raise InputError(f"threshold must be in (0, 1), not {threshold!r}")
+    return th
+
+
+def find_flares(lc, threshold=0.5, *, model=_DEFAULT_MODEL, device=None,
+                quality_bitmask="default"):
+    """Find stellar flares in a light curve with the flare CNN ensemble.
+
+    Parameters
+    ----------
+    lc : `lightkurve.LightCurve`
+        Any light curve (TESS, Kepler, K2, subclasses, results of ``flatten()`` or
+        ``remove_outliers()``), with flux in any linear unit (e-/s, counts,
+        normalised, none) and a positive flux level. It is not modified.
+        Supported cadence: 2 minutes. 20-s TESS and 1-min Kepler light curves are binned
+        to 2 minutes first; other cadences raise `~astroml_affiliated.InputError`.
+    threshold : float, optional
+        Ensemble-mean probability above which a cadence belongs to a flare (default 0.5).
+    model : str, optional
+        A model of the weights registry (default ``'flares-cnn'``).
+    device : {None, 'cpu', 'gpu', 'gpu:N'}, optional
+        Where the network runs (None: ``conf.default_device``).
+    quality_bitmask : {'default', 'hard', 'hardest', 'none'} or int, optional
+        Cadences whose ``quality`` flags match are skipped (lightkurve's TESS bitmasks).
+
+    Returns
+    -------
+    FlareTable
+        One row per flare (see `FlareTable`), sorted by peak time.
+
+    Raises
+    ------
+    InputError
+        Folded, empty, all-NaN or unsorted light curves, unsupported cadences,
+        magnitudes or non-positive flux levels.
+
+    Notes
+    -----
+    Probabilities above ``threshold`` that are separated by up to 3 cadences form one
+    event; its peak is the brightest cadence of the event. The light curve is split at
+    interruptions longer than 10 cadences, and every segment is scored up to its first
+    and last cadence.
+    """
+    threshold = _check_threshold(threshold)
+    p, k, t, orig, cad, segs, means, stds, info = _run(
+        lc, model=model, device=device, quality_bitmask=quality_bitmask)
+    tab = _events_table(p, k, orig, cad, segs, means, stds, info, threshold)
+    tab._lightcurve = lc
+    return tab
+
+
+def flare_probability(lc, *, model=_DEFAULT_MODEL, device=None, quality_bitmask="default"):
+    """Per-cadence flare probability, as a copy of the light curve with new columns.
+
+    Returns a copy of ``lc`` with columns ``flare_prob`` (ensemble mean) and
+    ``flare_prob_std`` (ensemble standard deviation); NaN where a cadence was not scored
+    (NaN flux, bad quality). For binned cadences (20 s, Kepler 1 min) every cadence of a
+    2-min bin gets that bin's probability. Parameters as for `find_flares`.
+    """
+    p, k, t, orig, cad, segs, means, stds, info = _run(
+        lc, model=model, device=device, quality_bitmask=quality_bitmask)
+    n = len(lc)
+    prob = np.full(n, np.nan)
+    std = np.full(n, np.nan)
+    if k == 1:
+        for seg, pm, ps in zip(segs, means, stds):
+            m = seg.mask
+            prob[orig[seg.index[m]]] = pm[m]
+            std[orig[seg.index[m]]] = ps[m]
+    else:
+        tb = np.full(len(t), np.nan)
+        sb = np.full(len(t), np.nan)
+        for seg, pm, ps in zip(segs, means, stds):
+            m = seg.mask
+            tb[seg.index[m]] = pm[m]
+            sb[seg.index[m]] = ps[m]
+        good = np.flatnonzero(p["good"])
+        j = np.clip(np.searchsorted(t, p["time"][good] - cad / 2), 0, len(t) - 1)
+        prob[good] = tb[j]
+        std[good] = sb[j]
+    out = lc.copy()
+    out["flare_prob"] = prob
+    out["flare_prob_std"] = std
+    out.meta["FLARE_MODEL"] = f"{info['model']} {info['version']}"
+    return out
+
+
+def _target_sector(lc, i):
+    meta = lc.meta
+    target = None
+    for key in ("TARGETID", "TICID", "KEPLERID", "OBJECT", "LABEL"):
+        if meta.get(key) not in (None, ""):
+            target = str(meta[key])
+            break
+    sector = -1
+    for key in ("SECTOR", "QUARTER", "CAMPAIGN"):
+        if meta.get(key) not in (None, ""):
+            try:
+                sector = int(meta[key])
+            except (TypeError, ValueError):
+                pass
+            break
+    return (target if target is not None else f"lc{i}"), sector
+
+
+def find_flares_collection(collection, threshold=0.5, **kwargs):
+    """Find flares in every light curve of a `lightkurve.LightCurveCollection`.
+
+    Returns one `FlareTable` with extra columns ``target`` (TIC/KIC/EPIC id, ``OBJECT``
+    or ``lcN``), ``sector`` (sector, quarter or campaign; -1 if unknown) and
+    ``lc_index`` (position in the collection). Other parameters as for `find_flares`.
+    """
+    from astropy.table import vstack
+
+    try:
+        items = list(collection)
+    except TypeError:
+        raise InputError(f"expected a LightCurveCollection, got {type(collection).__name__}") \
+            from None
+    if not items:
+        raise InputError("the light curve collection is empty")
+    tables = []
+    for i, lc in enumerate(items):
+        tab = find_flares(lc, threshold, **kwargs)
+        target, sector = _target_sector(lc, i)
+        tab["target"] = np.array([target] * len(tab), dtype=str)
+        tab["sector"] = np.full(len(tab), sector, dtype=np.int64)
+        tab["lc_index"] = np.full(len(tab), i, dtype=np.int64)
+        tables.append(tab)
+    meta = dict(tables[0].meta)
+    # different time formats cannot be stacked: convert to the first one's
+    out = vstack(tables, metadata_conflicts="silent")
+    Table = _flare_table_cls()
+    out = Table(out)
+    out.meta.clear()
+    out.meta.update(meta)
+    out.meta["n_lightcurves"] = len(items)
+    return out

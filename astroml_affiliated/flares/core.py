@@ -1,0 +1,389 @@
+"""Numerical core of the flare finder: plain numpy arrays in, plain numpy arrays out.
+
+Nothing here imports TensorFlow, Keras or lightkurve. The public functions in
+:mod:`astroml_affiliated.flares._high_level` parse light curves into arrays, call the
+functions below, and run the network on what :func:`prepare` returns.
+
+Preprocessing (the same in training and inference)
+--------------------------------------------------
+1. Cadences with non-finite time or flux, or a bad quality flag, are dropped.
+2. The light curve is split into *segments* at interruptions longer than ``max_gap``
+   cadences; no network window ever straddles such a gap. Shorter interruptions stay
+   inside a segment as empty cells on a regular cadence grid, marked by the mask channel.
+3. A trend is taken per segment with a running median (``trend_width`` cadences), run
+   twice: the second pass ignores cadences more than 2.5 sigma above the first trend (and
+   the cadences after them), so a flare does not lift its own baseline.
+4. The residual ``flux - trend`` is divided by a running robust scatter (median absolute
+   deviation over about a day), giving ``z`` in units of the local noise.
+5. The network input has two channels: ``asinh(z)`` (linear for small ``z``,
+   logarithmic for big flares) and a mask (1 where a cadence exists, 0 in empty grid
+   cells and padding). Each segment is padded with zeros by half a window on each side,
+   so the first and last cadences of every segment are scored like all others.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import special
+from scipy.ndimage import median_filter
+
+__all__ = ["davenport2014", "mendoza2022", "flare_template", "running_median",
+           "robust_std", "Segment", "prepare", "pad_input", "find_events",
+           "sigma_clip_finder", "event_properties"]
+
+# --------------------------------------------------------------------------------------
+# flare templates
+
+
+def davenport2014(t, tpeak, fwhm, ampl):
+    """Davenport et al. (2014, ApJ 797, 122) empirical flare template.
+
+    Parameters
+    ----------
+    t, tpeak, fwhm : float or array
+        Times, peak time and full width at half maximum, all in the same unit.
+    ampl : float
+        Peak relative amplitude.
+    """
+    x = (np.asarray(t, dtype=float) - tpeak) / fwhm
+    out = np.zeros_like(x)
+    rise = (x > -1) & (x <= 0)
+    xr = x[rise]
+    out[rise] = 1 + 1.941 * xr - 0.175 * xr**2 - 2.246 * xr**3 - 1.125 * xr**4
+    decay = x > 0
+    xd = x[decay]
+    out[decay] = 0.6890 * np.exp(-1.600 * xd) + 0.3030 * np.exp(-0.2783 * xd)
+    return ampl * np.clip(out, 0, None)
+
+
+_M22 = (0.9687734504375167, -0.251299705922117, 0.22675974948468916,
+        0.15551880775110513, 1.2150539528490194, 0.12695865022878844)
+
+
+def mendoza2022(t, tpeak, fwhm, ampl):
+    """Mendoza et al. (2022, AJ 164, 17) analytic flare template (``llamaradas``).
+
+    A Gaussian convolved with a double exponential; same arguments as `davenport2014`.
+    """
+    a, b, c, d1, d2, f1 = _M22
+    f2 = 1 - f1
+    x = (np.asarray(t, dtype=float) - tpeak) / fwhm
+
+    def term(d, f):
+        arg = (b - x) / c + c * d / 2
+        # exp(u) * erfc(arg) written with erfcx for numerical stability
+        u = -d * x + (b / c + d * c / 2) ** 2
+        pos = arg > 0
+        val = np.where(pos, np.exp(np.where(pos, u - arg**2, 0.0))
+                       * special.erfcx(np.where(pos, arg, 0.0)),
+                       np.exp(np.where(pos, 0.0, u)) * special.erfc(arg))
+        return 0.5 * np.sqrt(np.pi) * a * c * f * val
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = term(d1, f1) + term(d2, f2)
+    out = np.nan_to_num(out, nan=0.0, posinf=0.0)
+    # the published form peaks at 0.950; normalise so that ``ampl`` is the peak
+    return ampl * np.clip(out, 0, None) / _M22_PEAK
+
+
+_M22_PEAK = 1.0
+_M22_PEAK = float(np.max(mendoza2022(np.linspace(-1, 1, 20001), 0.0, 1.0, 1.0)))
+
+_TEMPLATES = {"davenport2014": davenport2014, "mendoza2022": mendoza2022}
+
+
+def flare_template(t, tpeak, fwhm, ampl, *, template="davenport2014", exptime=None,
+                   oversample=15):
+    """A flare template averaged over each exposure (what an integrating detector sees).
+
+    ``exptime`` is the exposure duration in the unit of ``t``; None samples the template
+    at ``t`` without averaging.
+    """
+    func = _TEMPLATES[template]
+    t = np.asarray(t, dtype=float)
+    if exptime is None or oversample <= 1:
+        return func(t, tpeak, fwhm, ampl)
+    offsets = (np.arange(oversample) + 0.5) / oversample - 0.5
+    sub = t[..., None] + offsets * exptime
+    return func(sub, tpeak, fwhm, ampl).mean(axis=-1)
+
+
+# --------------------------------------------------------------------------------------
+# statistics
+
+
+def robust_std(x):
+    """1.4826 times the median absolute deviation of the finite values of ``x``."""
+    x = np.asarray(x, dtype=float)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return np.nan
+    return 1.4826 * np.median(np.abs(x - np.median(x)))
+
+
+def running_median(x, width, mask=None):
+    """Running median of ``x`` over ``width`` samples, ignoring masked (True) samples.
+
+    The ends use a shrinking window. Where a window holds only masked samples, the
+    plain running median is returned.
+    """
+    x = np.asarray(x, dtype=float)
+    n = x.size
+    width = int(max(1, min(width, n)))
+    if width % 2 == 0:
+        width = max(1, width - 1)
+    plain = median_filter(x, size=width, mode="nearest")
+    if mask is None or not np.any(mask):
+        return plain
+    y = np.where(mask, np.nan, x)
+    half = width // 2
+    padded = np.concatenate([np.full(half, np.nan), y, np.full(half, np.nan)])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, width)
+    # nanmedian over windows; evaluate only where the mask matters (near masked samples)
+    near = np.convolve(mask.astype(float), np.ones(width), mode="same") > 0
+    out = plain.copy()
+    idx = np.flatnonzero(near)
+    if idx.size:
+        with np.errstate(all="ignore"):
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                med = np.nanmedian(windows[idx], axis=1)
+        good = np.isfinite(med)
+        out[idx[good]] = med[good]
+    return out
+
+
+def _running_scatter(resid, block=30, width_blocks=25):
+    """Running robust scatter of ``resid`` (block MADs, smoothed, interpolated)."""
+    n = resid.size
+    nb = max(1, int(np.ceil(n / block)))
+    padded = np.full(nb * block, np.nan)
+    padded[:n] = resid
+    blocks = padded.reshape(nb, block)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        # first differences are insensitive to any remaining slow trend
+        d = np.diff(blocks, axis=1)
+        mad = 1.4826 * np.nanmedian(np.abs(d - np.nanmedian(d, axis=1)[:, None]),
+                                    axis=1) / np.sqrt(2)
+    good = np.isfinite(mad) & (mad > 0)
+    if not np.any(good):
+        s = robust_std(resid)
+        return np.full(n, s if np.isfinite(s) and s > 0 else 1.0)
+    mad = np.interp(np.arange(nb), np.flatnonzero(good), mad[good])
+    mad = median_filter(mad, size=min(width_blocks, nb) | 1, mode="nearest")
+    centres = np.arange(nb) * block + (block - 1) / 2
+    out = np.interp(np.arange(n), centres, mad)
+    floor = 1e-3 * np.nanmedian(mad) if np.nanmedian(mad) > 0 else 1e-12
+    return np.maximum(out, floor)
+
+
+# --------------------------------------------------------------------------------------
+# preprocessing
+
+
+@dataclass
+class Segment:
+    """One uninterrupted stretch of a light curve on a regular cadence grid.
+
+    Attributes
+    ----------
+    index : ndarray of int
+        For each grid cell, the index of the cadence in the caller's arrays (-1: empty).
+    time : ndarray
+        Time of each grid cell (interpolated in empty cells), days.
+    flux, trend, scatter : ndarray
+        Flux (NaN in empty cells), running-median trend and running robust scatter.
+    z : ndarray
+        ``(flux - trend) / scatter`` (0 in empty cells).
+    mask : ndarray of bool
+        True where a cadence exists.
+    """
+
+    index: np.ndarray
+    time: np.ndarray
+    flux: np.ndarray
+    flux_err: np.ndarray
+    trend: np.ndarray
+    scatter: np.ndarray
+    z: np.ndarray
+    mask: np.ndarray
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def size(self):
+        return self.index.size
+
+    def channels(self):
+        """The network input of this segment (without padding), shape (n, 2)."""
+        return np.stack([np.arcsinh(self.z), self.mask.astype(float)],
+                        axis=-1).astype("float32")
+
+
+def detrend(flux, trend_width):
+    """Trend and scatter of one gap-free segment (NaN allowed for empty cells)."""
+    good = np.isfinite(flux)
+    x = np.where(good, flux, np.interp(np.arange(flux.size), np.flatnonzero(good),
+                                        flux[good]))
+    trend = running_median(x, trend_width, mask=~good)
+    scatter = _running_scatter(np.where(good, x - trend, np.nan))
+    high = good & ((x - trend) > 2.5 * scatter)
+    if np.any(high):
+        # grow the mask: 2 cadences before, 10 after (a flare's decay)
+        grown = np.convolve(high.astype(float), np.ones(13), mode="full")[8:8 + x.size] > 0
+        trend = running_median(x, trend_width, mask=grown | ~good)
+        scatter = _running_scatter(np.where(good & ~grown, x - trend, np.nan))
+    return trend, scatter
+
+
+def prepare(time, flux, flux_err=None, *, cadence, max_gap=10, trend_width=73):
+    """Split a light curve into gap-free segments and normalise each.
+
+    Parameters
+    ----------
+    time : ndarray
+        Times in days, finite and strictly increasing.
+    flux, flux_err : ndarray
+        Flux and its uncertainty (any unit; NaN allowed and skipped).
+    cadence : float
+        The cadence in days.
+    max_gap : int
+        Interruptions of more than this many cadences split the light curve.
+    trend_width : int
+        Width of the running median, in cadences.
+
+    Returns
+    -------
+    list of `Segment`
+    """
+    time = np.asarray(time, dtype=float)
+    flux = np.asarray(flux, dtype=float)
+    flux_err = (np.full_like(flux, np.nan) if flux_err is None
+                else np.asarray(flux_err, dtype=float))
+    keep = np.flatnonzero(np.isfinite(time) & np.isfinite(flux))
+    segments = []
+    if keep.size == 0:
+        return segments
+    t = time[keep]
+    steps = np.rint(np.diff(t) / cadence).astype(np.int64)
+    breaks = np.flatnonzero(steps > max_gap) + 1
+    for part in np.split(np.arange(keep.size), breaks):
+        if part.size == 0:
+            continue
+        tp = t[part]
+        pos = np.concatenate([[0], np.cumsum(np.maximum(steps[part[:-1]], 1))])
+        n = int(pos[-1]) + 1
+        index = np.full(n, -1, dtype=np.int64)
+        index[pos] = keep[part]
+        grid_t = np.interp(np.arange(n), pos, tp) if part.size > 1 else tp.copy()
+        f = np.full(n, np.nan)
+        f[pos] = flux[keep[part]]
+        fe = np.full(n, np.nan)
+        fe[pos] = flux_err[keep[part]]
+        if part.size >= 3:
+            trend, scatter = detrend(f, trend_width)
+        else:
+            trend = np.full(n, np.nanmedian(f))
+            scatter = np.full(n, max(abs(np.nanmedian(f)) * 1e-3, 1e-12))
+        mask = index >= 0
+        z = np.where(mask, (np.where(mask, f, 0) - trend) / scatter, 0.0)
+        segments.append(Segment(index=index, time=grid_t, flux=f, flux_err=fe,
+                                trend=trend, scatter=scatter, z=z, mask=mask))
+    return segments
+
+
+def pad_input(channels, window):
+    """Zero-pad a segment's channels so a valid convolution scores every cadence.
+
+    Output cell ``i`` of the network then sees input cadences ``i - window // 2`` to
+    ``i + window - window // 2 - 1``.
+    """
+    left = window // 2
+    right = window - 1 - left
+    return np.pad(channels, ((left, right), (0, 0)))
+
+
+# --------------------------------------------------------------------------------------
+# events
+
+
+def find_events(prob, signal, threshold, *, merge_gap=3, min_len=1):
+    """Runs of ``prob >= threshold``, merged across gaps of up to ``merge_gap`` cells.
+
+    Returns a list of ``(start, stop, peak)`` grid indices (``stop`` inclusive), the peak
+    being the maximum of ``signal`` within the run (widened by 2 cells).
+    """
+    above = np.asarray(prob) >= threshold
+    if not np.any(above):
+        return []
+    idx = np.flatnonzero(above)
+    splits = np.flatnonzero(np.diff(idx) > merge_gap + 1) + 1
+    events = []
+    n = len(prob)
+    for run in np.split(idx, splits):
+        start, stop = int(run[0]), int(run[-1])
+        if stop - start + 1 < min_len:
+            continue
+        lo, hi = max(0, start - 2), min(n, stop + 3)
+        peak = lo + int(np.nanargmax(np.where(np.isfinite(signal[lo:hi]),
+                                              signal[lo:hi], -np.inf)))
+        events.append((start, stop, peak))
+    return events
+
+
+def event_properties(seg, start, stop, peak, cadence_s):
+    """Amplitude, equivalent duration and its error for one event on a segment.
+
+    The event's span is widened to where the residual falls below one local sigma (at
+    most 5 cells before and 100 after), and the relative residual
+    ``(flux - trend) / trend`` is integrated over it.
+    """
+    n = seg.size
+    z = np.where(seg.mask, seg.z, 0.0)
+    a = start
+    while a > 0 and start - a < 5 and z[a - 1] > 1:
+        a -= 1
+    b = stop
+    while b < n - 1 and b - stop < 100 and z[b + 1] > 1:
+        b += 1
+    sl = slice(a, b + 1)
+    m = seg.mask[sl]
+    trend = seg.trend[sl]
+    rel = np.where(m, (np.where(m, seg.flux[sl], 0) - trend) / trend, 0.0)
+    ampl = (seg.flux[peak] - seg.trend[peak]) / seg.trend[peak]
+    ed = float(np.sum(rel) * cadence_s)
+    err_rel = np.where(m, seg.flux_err[sl] / trend, np.nan)
+    if not np.any(np.isfinite(err_rel)):
+        err_rel = np.where(m, seg.scatter[sl] / trend, np.nan)
+    err_rel = np.where(np.isfinite(err_rel), err_rel, seg.scatter[sl] / trend)
+    ed_err = float(np.sqrt(np.sum(np.where(m, err_rel, 0) ** 2)) * cadence_s)
+    return a, b, float(ampl), ed, ed_err
+
+
+def sigma_clip_finder(seg, *, n1=3, n2=2, n3=3, sigma=None):
+    """Candidates by AltaiPony's (Chang et al. 2015) criteria on one segment.
+
+    A cadence is a candidate when ``(f - trend) / sigma >= n1``,
+    ``(f - trend - err) / sigma >= n2`` and at least ``n3`` consecutive cadences pass.
+    Here sigma is the local robust scatter and the trend the masked running median of
+    :func:`prepare`. Returns a list of ``(start, stop, peak)`` grid indices.
+    """
+    z = np.where(seg.mask, seg.z, 0.0)
+    err = np.where(seg.mask & np.isfinite(seg.flux_err), seg.flux_err, 0.0)
+    c1 = z >= n1
+    c2 = (z - err / seg.scatter) >= n2
+    ok = c1 & c2 & seg.mask
+    events = []
+    if not np.any(ok):
+        return events
+    idx = np.flatnonzero(ok)
+    for run in np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1):
+        if run.size >= n3:
+            start, stop = int(run[0]), int(run[-1])
+            peak = start + int(np.argmax(z[start:stop + 1]))
+            events.append((start, stop, peak))
+    return events
