@@ -1,7 +1,13 @@
 """The ``astroml-affiliated`` command line.
 
 ``astroml-affiliated demo`` runs every capability on embedded inputs (no network);
-``astroml-affiliated weights list|fetch|verify|path`` manages the trained weights.
+``astroml-affiliated weights list|fetch|verify|path`` manages the trained weights;
+``astroml-affiliated flares FILES... -o flares.ecsv`` and ``astroml-affiliated spectra
+FILES... -o params.ecsv`` run a model on many files (see :mod:`astroml_affiliated.batch`).
+
+Exit status: 0 when every input was processed, 1 on an error that stopped the command
+(one line on stderr; ``--debug`` shows the traceback), 3 when the output was written but
+some inputs failed (their rows have ``status == 'error'``).
 """
 
 import argparse
@@ -61,6 +67,77 @@ def _cmd_weights(args):
     return 0
 
 
+#: Exit status when the output was written but some inputs failed.
+EXIT_SOME_FAILED = 3
+
+
+def _batch_options(args):
+    options = {}
+    for name in ("threshold", "model", "device", "quality_bitmask", "min_good_fraction"):
+        value = getattr(args, name, None)
+        if value is not None:
+            options[name] = value
+    return options
+
+
+def _cmd_batch(args):
+    from . import batch
+
+    if args.workers is not None and args.scheduler:
+        raise AstroMLError("give either --workers or --scheduler, not both")
+    table = batch.run_batch(
+        args.command, args.files, client=args.scheduler or None,
+        n_workers=args.workers, output=args.output, resume=args.resume,
+        overwrite=args.overwrite, progress=not args.no_progress,
+        chunk_size=args.chunk_size, checkpoint=args.checkpoint, **_batch_options(args))
+    info = table.meta["batch"]
+    n_rows = int((table["status"] == batch.STATUS_OK).sum())
+    what = {"flares": "flare(s)", "spectra": "spectra with labels"}[args.command]
+    print(f"{args.command}: {info['n_inputs']} input(s): {info['n_ok']} with results "
+          f"({n_rows} {what}), {info['n_empty']} empty, {info['n_error']} failed"
+          + (f", {info['n_skipped']} done before (resumed)" if info["n_skipped"] else "")
+          + f" -> {args.output}")
+    if info["n_error"]:
+        first = table[table["status"] == batch.STATUS_ERROR][0]
+        print(f"astroml-affiliated: {info['n_error']} input(s) failed, e.g. "
+              f"{first['input']}: {first['error']} (all in the 'error' column of "
+              f"{args.output})", file=sys.stderr)
+        return EXIT_SOME_FAILED
+    return 0
+
+
+def _add_batch_arguments(parser, kind):
+    parser.add_argument("files", nargs="+", metavar="FILE",
+                        help=f"{kind} files, glob patterns ('sector5/*.fits', quoted) or "
+                             "@LIST (a file with one path or pattern per line)")
+    parser.add_argument("-o", "--output", required=True,
+                        help="output table (format from the extension; .ecsv recommended); "
+                             "written atomically")
+    parser.add_argument("--device", help="cpu, gpu or gpu:N (default: automatic)")
+    parser.add_argument("--model", help="model name in the weights registry")
+    run = parser.add_argument_group("running")
+    where = run.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, metavar="N",
+                       help="start a local Dask cluster of N worker processes "
+                            "(one thread each)")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="use the Dask cluster at this scheduler address "
+                            "(e.g. tcp://10.0.0.1:8786)")
+    run.add_argument("--resume", action="store_true",
+                     help="continue a run: skip inputs already in the output (inputs "
+                          "that failed are tried again)")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace an existing output instead of refusing")
+    run.add_argument("--chunk-size", type=int, metavar="K",
+                     help="inputs per Dask task (default: automatic)")
+    run.add_argument("--checkpoint", type=float, default=60.0, metavar="SECONDS",
+                     help="write the results so far every SECONDS (default 60)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                     help="show full tracebacks on errors")
+    parser.set_defaults(func=_cmd_batch)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="astroml-affiliated",
@@ -80,6 +157,24 @@ def build_parser():
     wts.add_argument("action", choices=["list", "fetch", "verify", "path"])
     wts.add_argument("models", nargs="*", help="model names (default: all)")
     wts.set_defaults(func=_cmd_weights)
+
+    flares = sub.add_parser("flares", help="find flares in many light curve files",
+                            description="Find flares in light curve files; one row per "
+                                        "flare, one 'empty' row per light curve without "
+                                        "flares, one 'error' row per file that failed.")
+    _add_batch_arguments(flares, "light curve")
+    flares.add_argument("--threshold", type=float,
+                        help="flare probability threshold (default 0.5)")
+    flares.add_argument("--quality-bitmask", dest="quality_bitmask",
+                        help="default, hard, hardest or none (default: default)")
+
+    spectra = sub.add_parser("spectra", help="estimate stellar labels of many spectra",
+                             description="Estimate Teff, log g, [Fe/H] and [alpha/M] from "
+                                         "spectrum files; one row per spectrum, one "
+                                         "'error' row per file that failed.")
+    _add_batch_arguments(spectra, "spectrum")
+    spectra.add_argument("--min-good-fraction", dest="min_good_fraction", type=float,
+                         help="least fraction of good pixels (default 0.8)")
     return parser
 
 
@@ -88,10 +183,18 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (AstroMLError, OSError) as exc:
+    except KeyboardInterrupt:
         if args.debug:
             raise
-        print(f"astroml-affiliated: error: {exc}", file=sys.stderr)
+        print("astroml-affiliated: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        if not isinstance(exc, (AstroMLError, OSError)):
+            message = f"{type(exc).__name__}: {message}"
+        print(f"astroml-affiliated: error: {message}", file=sys.stderr)
         return 1
 
 

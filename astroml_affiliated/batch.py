@@ -1,0 +1,859 @@
+"""Batch runs: many light curves or spectra through a model, serially or with Dask.
+
+`find_flares_batch` and `estimate_parameters_batch` take many inputs (file paths,
+globs, ``@list`` files of paths, or in-memory objects) and return **one** table with
+every input accounted for:
+
+* every input gets at least one row. Its ``input`` column holds the path (or
+  ``<LightCurve #3>`` for an in-memory object) and ``status`` is ``'ok'`` (a result
+  row), ``'empty'`` (the input was processed and the model found nothing, e.g. no
+  flares) or ``'error'`` (the input could not be read or the model refused it; the
+  ``error`` column holds the exception type and message). A bad file never stops
+  the run.
+* with ``output=``, the table is written atomically (a temporary file in the same
+  directory, then :func:`os.replace`), at the end and every ``checkpoint`` seconds,
+  so a killed run leaves either the previous complete file or none, never half a file.
+* ``resume=True`` reads the existing output, keeps its ``ok`` and ``empty`` rows and
+  runs only the other inputs (inputs that failed before are tried again).
+
+Work runs in this process (``client=None``), on a `~dask.distributed.LocalCluster`
+started for the run (``n_workers=N``, one thread per worker process), or on any Dask
+cluster (``client=`` a `~dask.distributed.Client` or a scheduler address). Paths, not
+objects, travel to the workers; each worker process builds the model once (see
+`astroml_affiliated.weights.load_models`) and reuses it for every input it gets.
+Dask is imported only when a cluster is used.
+"""
+
+import glob
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import AstroMLError, DeviceError, InputError, WeightsError
+
+__all__ = ["find_flares_batch", "estimate_parameters_batch", "run_batch", "expand_inputs",
+           "write_table_atomic", "write_lightcurve_fits", "TASKS", "STATUS_OK",
+           "STATUS_EMPTY", "STATUS_ERROR", "BatchInterrupted"]
+
+STATUS_OK = "ok"
+STATUS_EMPTY = "empty"
+STATUS_ERROR = "error"
+
+#: Errors that are not about one input but about the whole run (the model or the
+#: device is missing): they stop the run instead of becoming error rows.
+_FATAL = (WeightsError, DeviceError, MemoryError)
+
+_GLOB_CHARS = set("*?[")
+_MAX_ERROR_CHARS = 500
+
+
+class BatchInterrupted(AstroMLError):
+    """A batch run stopped early (interrupt or fatal error); what was done is saved."""
+
+
+# -- tasks ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Task:
+    """How one model is run on one input."""
+
+    name: str
+    reader: str  #: "module:function": path -> object
+    predict: str  #: "module:function": object -> QTable
+    kind: str  #: what an input is, for messages
+    options: tuple  #: keyword options the model function accepts
+    batched: bool = False  #: predict accepts a list of objects (one call per chunk)
+    extra: dict = field(default_factory=dict)
+
+
+def _import(target):
+    import importlib
+
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+#: The models that can run in batches: name -> task.
+TASKS = {
+    "flares": _Task("flares", "astroml_affiliated.batch:read_lightcurve",
+                    "astroml_affiliated.flares:find_flares", "light curve",
+                    ("threshold", "model", "device", "quality_bitmask")),
+    "spectra": _Task("spectra", "astroml_affiliated.batch:read_spectrum",
+                     "astroml_affiliated.spectra:estimate_parameters", "spectrum",
+                     ("model", "device", "min_good_fraction", "batch_size"),
+                     batched=True),
+}
+
+
+# -- readers ------------------------------------------------------------------------------
+
+def read_lightcurve(path):
+    """Read a light curve file with lightkurve (FITS from any mission, or ECSV/CSV).
+
+    Raises
+    ------
+    InputError
+        If the file holds a target pixel file or something else than a light curve.
+    """
+    import warnings
+
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such file: {path}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import lightkurve as lk
+
+        if path.lower().endswith((".ecsv", ".csv", ".txt", ".dat")):
+            obj = lk.LightCurve.read(path)
+        else:
+            obj = lk.read(path)
+    if not isinstance(obj, lk.LightCurve):
+        raise InputError(f"{path} holds a {type(obj).__name__}, not a light curve")
+    return obj
+
+
+def _spectrum_class():
+    try:
+        from specutils import Spectrum
+    except ImportError:  # specutils < 2
+        from specutils import Spectrum1D as Spectrum
+    return Spectrum
+
+
+def read_spectrum(path):
+    """Read a spectrum file with specutils (any format it identifies; FITS tables that
+    it cannot identify are read as ``tabular-fits``)."""
+    import warnings
+
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such file: {path}")
+    cls = _spectrum_class()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return cls.read(path)
+        except Exception as exc:
+            if "could not be identified" in str(exc) or "matched multiple" in str(exc):
+                if path.lower().endswith((".fits", ".fit", ".fits.gz")):
+                    return cls.read(path, format="tabular-fits")
+            raise
+
+
+def write_lightcurve_fits(lc, path, *, overwrite=False):
+    """Write a light curve as a TESS-SPOC-like FITS file that `lightkurve.read` reads.
+
+    (lightkurve's own ``to_fits`` output is not recognised by ``lightkurve.read``.)
+    Time is written in BTJD, flux and ``flux_err`` as ``PDCSAP_FLUX`` and
+    ``SAP_FLUX``; ``quality`` (if any) as ``QUALITY``; ``meta`` keys ``TICID``,
+    ``SECTOR`` and ``OBJECT`` go into the primary header.
+    """
+    from astropy.io import fits
+
+    n = len(lc)
+    time_ = lc.time.btjd if hasattr(lc.time, "btjd") else lc.time.jd - 2457000.0
+    unit = str(getattr(lc.flux, "unit", "") or "")
+    flux = np.asarray(getattr(lc.flux, "value", lc.flux), dtype=float)
+    err = (np.asarray(getattr(lc.flux_err, "value", lc.flux_err), dtype=float)
+           if "flux_err" in lc.colnames else np.full(n, np.nan))
+    quality = (np.asarray(getattr(lc["quality"], "value", lc["quality"]), dtype=np.int32)
+               if "quality" in lc.colnames else np.zeros(n, np.int32))
+    cols = [fits.Column("TIME", "D", unit="BJD - 2457000, days", array=np.asarray(time_)),
+            fits.Column("CADENCENO", "J", array=np.arange(n, dtype=np.int32))]
+    for name in ("SAP_FLUX", "PDCSAP_FLUX"):
+        cols.append(fits.Column(name, "E", unit=unit or None, array=flux))
+        cols.append(fits.Column(name + "_ERR", "E", unit=unit or None, array=err))
+    cols.append(fits.Column("QUALITY", "J", array=quality))
+    primary = fits.PrimaryHDU()
+    primary.header["TELESCOP"] = "TESS"
+    primary.header["CREATOR"] = "astroml_affiliated LightCurveExporterPipelineModule"
+    primary.header["ORIGIN"] = "astroml_affiliated (synthetic or converted)"
+    for key in ("OBJECT", "TICID", "SECTOR", "CAMERA", "CCD"):
+        if lc.meta.get(key) not in (None, ""):
+            primary.header[key] = lc.meta[key]
+    table = fits.BinTableHDU.from_columns(cols, name="LIGHTCURVE")
+    table.header.update(TELESCOP="TESS", BJDREFI=2457000, BJDREFF=0.0, TIMEUNIT="d",
+                        TIMESYS="TDB")
+    fits.HDUList([primary, table]).writeto(path, overwrite=overwrite)
+    return Path(path)
+
+
+# -- inputs -------------------------------------------------------------------------------
+
+def _is_pathlike(item):
+    return isinstance(item, (str, os.PathLike))
+
+
+def _expand_one(item, out, seen_lists):
+    if not _is_pathlike(item):
+        out.append(item)
+        return
+    text = os.fspath(item)
+    if isinstance(item, str) and text.startswith("@"):
+        listfile = os.path.expanduser(text[1:])
+        key = os.path.abspath(listfile)
+        if key in seen_lists:
+            raise InputError(f"file list {listfile} includes itself")
+        try:
+            with open(listfile, encoding="utf-8") as fh:
+                lines = fh.read().splitlines()
+        except OSError as exc:
+            raise InputError(f"cannot read the file list {listfile}: {exc.strerror}") \
+                from None
+        for line in lines:
+            line = line.strip()
+            if line and not line.startswith("#"):
+                _expand_one(line, out, seen_lists | {key})
+        return
+    text = os.path.expanduser(text)
+    if _GLOB_CHARS & set(text) and not os.path.exists(text):
+        matches = sorted(glob.glob(text, recursive=True))
+        if not matches:
+            raise InputError(f"no files match {text!r}")
+        out.extend(matches)
+        return
+    out.append(text)
+
+
+def expand_inputs(inputs):
+    """The list of inputs of a batch run.
+
+    Parameters
+    ----------
+    inputs : str, path, object, or iterable of them
+        Paths; glob patterns (``'sector5/*.fits'``, ``'**'`` recurses); ``'@list.txt'``
+        (a file with one path or pattern per line; blank lines and lines starting with
+        ``#`` are skipped; relative paths are relative to the current directory); or
+        in-memory objects (light curves, spectra), kept as they are.
+
+    Returns
+    -------
+    list
+        Paths (`str`) and objects, in order, each path once.
+
+    Raises
+    ------
+    InputError
+        A pattern matches no file, a list file cannot be read, or there are no inputs.
+    """
+    if _is_pathlike(inputs) or hasattr(inputs, "meta") or hasattr(inputs, "flux"):
+        inputs = [inputs]
+    try:
+        items = list(inputs)
+    except TypeError:
+        raise InputError(f"inputs must be paths, objects or a list of them, not "
+                         f"{type(inputs).__name__}") from None
+    out = []
+    for item in items:
+        _expand_one(item, out, frozenset())
+    seen, unique = set(), []
+    for item in out:
+        if isinstance(item, str):
+            key = _path_key(item)
+            if key in seen:
+                continue
+            seen.add(key)
+        unique.append(item)
+    if not unique:
+        raise InputError("no inputs given")
+    return unique
+
+
+def _path_key(path):
+    return os.path.normpath(os.path.abspath(os.path.expanduser(path)))
+
+
+def _label(item, index):
+    return item if isinstance(item, str) else f"<{type(item).__name__} #{index}>"
+
+
+# -- one input, one chunk (this runs on the workers) ------------------------------------
+
+def _one_line(exc):
+    text = str(exc).strip()
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    text = lines[0] + " (...)" if len(lines) > 3 else " ".join(lines)
+    text = " ".join(text.split())
+    if len(text) > _MAX_ERROR_CHARS:
+        text = text[:_MAX_ERROR_CHARS - 3] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _plain(table):
+    """A plain QTable (drops subclass state such as a reference to the input)."""
+    from astropy.table import QTable
+
+    out = QTable(table, copy=False)
+    out.meta = dict(table.meta)
+    return out
+
+
+def _target_sector(obj):
+    meta = getattr(obj, "meta", {}) or {}
+    target = ""
+    for key in ("TICID", "TARGETID", "KEPLERID", "OBJECT", "LABEL"):
+        if meta.get(key) not in (None, ""):
+            target = str(meta[key])
+            break
+    sector = -1
+    for key in ("SECTOR", "QUARTER", "CAMPAIGN"):
+        if meta.get(key) not in (None, ""):
+            try:
+                sector = int(meta[key])
+            except (TypeError, ValueError):
+                pass
+            break
+    return target, sector
+
+
+def _input_columns(task, obj):
+    """Per-input values that the model table does not carry (also on 'empty' rows)."""
+    if task.name == "flares":
+        target, sector = _target_sector(obj)
+        return {"target": target, "sector": sector}
+    return {}
+
+
+def _annotate(task, table, obj):
+    for name, value in _input_columns(task, obj).items():
+        table[name] = np.array([value] * len(table))
+    if task.name == "spectra":
+        table["spectrum_index"] = np.arange(len(table), dtype=np.int64)
+    return table
+
+
+def _n_spectra(spec):
+    shape = np.shape(getattr(spec, "flux", ()))
+    return int(np.prod(shape[:-1])) if len(shape) > 1 else 1
+
+
+_worker_ready = False
+
+
+def _configure_worker():
+    """Inside a Dask worker: give TensorFlow as many threads as the worker has."""
+    global _worker_ready
+    if _worker_ready:
+        return
+    _worker_ready = True
+    try:
+        from distributed import get_worker
+
+        nthreads = get_worker().state.nthreads
+    except Exception:  # not on a Dask worker
+        return
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(nthreads))
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", str(nthreads))
+
+
+def _process_chunk(task_name, items, options):
+    """Run the model on ``items`` (``[(index, path_or_object), ...]``).
+
+    Returns ``[(index, status, table_or_None, error_message, input_columns), ...]``. Errors about an
+    input become error entries; errors in `_FATAL` propagate.
+    """
+    _configure_worker()
+    task = TASKS[task_name]
+    predict = _import(task.predict)
+    reader = _import(task.reader)
+    loaded, results = [], {}
+    for index, item in items:
+        try:
+            loaded.append((index, reader(item) if _is_pathlike(item) else item))
+        except _FATAL:
+            raise
+        except Exception as exc:
+            results[index] = (index, STATUS_ERROR, None, _one_line(exc), {})
+    if task.batched and len(loaded) > 1:
+        try:
+            table = predict([obj for _, obj in loaded], **options)
+            counts = [_n_spectra(obj) for _, obj in loaded]
+            if sum(counts) == len(table):
+                start = 0
+                for (index, obj), n in zip(loaded, counts):
+                    part = _annotate(task, _plain(table[start:start + n]), obj)
+                    results[index] = (index, STATUS_OK if n else STATUS_EMPTY, part, "",
+                                      _input_columns(task, obj))
+                    start += n
+                loaded = []
+        except _FATAL:
+            raise
+        except Exception:
+            pass  # one bad input spoils a joint call: fall back to one call per input
+    for index, obj in loaded:
+        try:
+            table = _annotate(task, _plain(predict(obj, **options)), obj)
+        except _FATAL:
+            raise
+        except Exception as exc:
+            results[index] = (index, STATUS_ERROR, None, _one_line(exc), {})
+            continue
+        results[index] = (index, STATUS_OK if len(table) else STATUS_EMPTY, table, "",
+                          _input_columns(task, obj))
+    return [results[index] for index, _ in items]
+
+
+# -- assembling the table -------------------------------------------------------------------
+
+def _status_table(label, status, error, table=None, extra=None):
+    from astropy.table import QTable
+
+    if table is not None and len(table):
+        out = table.copy(copy_data=False)
+        n = len(out)
+        out.add_column(np.array([label] * n, dtype=str), name="input", index=0)
+        out.add_column(np.array([status] * n, dtype=str), name="status", index=1)
+        out["error"] = np.array([error] * n, dtype=str)
+        return out
+    out = QTable({"input": np.array([label], dtype=str),
+                  "status": np.array([status], dtype=str)})
+    for name, value in (extra or {}).items():
+        out[name] = np.array([value])
+    out["error"] = np.array([error], dtype=str)
+    return out
+
+
+def _plain_value(value):
+    """Meta values that ECSV's YAML can write."""
+    if isinstance(value, dict):
+        return {str(k): _plain_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain_value(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def _common_meta(tables):
+    """Meta items equal in every table (model, version, sha256, ...)."""
+    common = None
+    for table in tables:
+        items = {k: v for k, v in table.meta.items()}
+        if common is None:
+            common = items
+        else:
+            common = {k: v for k, v in common.items()
+                      if k in items and repr(items[k]) == repr(v)}
+    return {k: _plain_value(v) for k, v in (common or {}).items()}
+
+
+def _stack(pieces):
+    from astropy.table import QTable, vstack
+
+    if not pieces:
+        return QTable({"input": np.array([], dtype=str), "status": np.array([], dtype=str),
+                       "error": np.array([], dtype=str)})
+    pieces = [_align_time_formats(p, pieces) for p in pieces]
+    out = vstack(pieces, join_type="outer", metadata_conflicts="silent")
+    out = QTable(out, copy=False)
+    # string columns of masked rows: empty strings are clearer than masked values
+    for name in ("input", "status", "error"):
+        col = out[name]
+        if hasattr(col, "filled"):
+            out[name] = col.filled("")
+    cols = [c for c in out.colnames if c != "error"] + ["error"]
+    return out[cols]
+
+
+def _align_time_formats(piece, pieces):
+    """Time columns get the format of the first piece that has them (for vstack)."""
+    from astropy.time import Time
+
+    for name in piece.colnames:
+        col = piece[name]
+        if not isinstance(col, Time):
+            continue
+        for other in pieces:
+            if name in other.colnames and isinstance(other[name], Time):
+                if other[name].format != col.format or other[name].scale != col.scale:
+                    piece = piece.copy(copy_data=False)
+                    piece[name] = getattr(col, other[name].scale)
+                    piece[name].format = other[name].format
+                break
+    return piece
+
+
+# -- writing ----------------------------------------------------------------------------------
+
+def _table_format(path):
+    from astropy.io import registry
+    from astropy.table import QTable
+
+    formats = registry.identify_format("write", QTable, os.fspath(path), None, [], {})
+    if len(formats) != 1:
+        raise InputError(f"cannot tell the table format of {os.fspath(path)!r} from its "
+                         "name: use .ecsv (recommended), .fits, .csv or .hdf5")
+    return formats[0]
+
+
+def write_table_atomic(table, path, *, format=None):
+    """Write ``table`` to ``path`` atomically.
+
+    The table is written to a temporary file in the same directory, flushed to disk and
+    moved over ``path`` with :func:`os.replace`: readers see the old file or the new
+    one, never a partial one. If writing fails (or is interrupted), the temporary file
+    is removed and ``path`` is untouched.
+    """
+    path = Path(path)
+    fmt = format or _table_format(path)
+    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    kwargs = {"serialize_meta": True} if fmt in ("hdf5", "parquet") else {}
+    if fmt == "hdf5":
+        kwargs["path"] = "data"
+    try:
+        table.write(tmp, format=fmt, overwrite=True, **kwargs)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
+
+
+def _read_previous(path, fmt, task, options):
+    from astropy.table import QTable
+
+    kwargs = {"path": "data"} if fmt == "hdf5" else {}
+    try:
+        table = QTable.read(path, format=fmt, **kwargs)
+    except Exception as exc:
+        raise InputError(f"cannot resume from {path}: it could not be read "
+                         f"({_one_line(exc)})") from None
+    if "input" not in table.colnames or "status" not in table.colnames:
+        raise InputError(f"cannot resume from {path}: it has no 'input' and 'status' "
+                         "columns (it was not written by a batch run)")
+    batch = table.meta.get("batch", {})
+    if batch.get("task") not in (None, task.name):
+        raise InputError(f"cannot resume from {path}: it holds a {batch['task']!r} run, "
+                         f"not {task.name!r}")
+    before = batch.get("options")
+    if before is not None and before != _plain_value(options):
+        raise InputError(f"cannot resume from {path}: it was made with options {before}, "
+                         f"this run uses {_plain_value(options)}; use the same options "
+                         "or another output file")
+    return table
+
+
+# -- the run ------------------------------------------------------------------------------
+
+class _ClientContext:
+    """The Dask client to use: the caller's, one connected to an address, one on a
+    LocalCluster started here, or None (run in this process)."""
+
+    def __init__(self, client, n_workers):
+        self.client, self.n_workers = client, n_workers
+        self._owned = []
+
+    def __enter__(self):
+        client, n_workers = self.client, self.n_workers
+        if client is None and not n_workers:
+            return None
+        from distributed import Client, LocalCluster
+
+        if client is None:
+            n = int(n_workers)
+            if n < 1:
+                raise InputError(f"n_workers must be >= 1, not {n_workers!r}")
+            env = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1",
+                   "OMP_NUM_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                   dashboard_address=None, env=env)
+            self._owned.append(cluster)
+            client = Client(cluster)
+            self._owned.insert(0, client)
+        elif isinstance(client, str):
+            try:
+                client = Client(client, timeout="30s")
+            except OSError as exc:
+                raise InputError(f"cannot connect to the Dask scheduler at {self.client}: "
+                                 f"{exc}") from None
+            self._owned.append(client)
+        elif not hasattr(client, "submit"):
+            raise InputError("client must be a dask.distributed.Client, a scheduler "
+                             f"address or None, not {type(client).__name__}")
+        return client
+
+    def __exit__(self, *exc):
+        for obj in self._owned:
+            try:
+                obj.close()
+            except Exception:  # pragma: no cover - shutting down
+                pass
+        return False
+
+
+def _n_workers(client):
+    try:
+        return max(1, len(client.scheduler_info()["workers"]))
+    except Exception:  # pragma: no cover
+        return 1
+
+
+def _chunks(items, size):
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def run_batch(task, inputs, *, client=None, n_workers=None, output=None, resume=False,
+              overwrite=False, progress=False, chunk_size=None, checkpoint=60.0,
+              **options):
+    """Run model ``task`` (``'flares'`` or ``'spectra'``) on many inputs.
+
+    See `find_flares_batch` for the parameters. ``options`` are passed to the model
+    function (`~astroml_affiliated.flares.find_flares` or
+    `~astroml_affiliated.spectra.estimate_parameters`).
+
+    Returns
+    -------
+    `~astropy.table.QTable`
+        The combined table; ``meta['batch']`` holds the task, options and counts.
+    """
+    if task not in TASKS:
+        raise InputError(f"unknown batch task {task!r}; known: {', '.join(TASKS)}")
+    task = TASKS[task]
+    unknown = set(options) - set(task.options)
+    if unknown:
+        raise InputError(f"{task.name}: unknown option(s) {', '.join(sorted(unknown))}; "
+                         f"accepted: {', '.join(task.options)}")
+    if client is not None and n_workers:
+        raise InputError("give either client or n_workers, not both")
+    items = expand_inputs(inputs)
+    fmt = None
+    previous = None
+    if output is not None:
+        output = Path(output)
+        fmt = _table_format(output)
+        if not output.parent.is_dir():
+            raise InputError(f"the output directory {output.parent} does not exist")
+        if output.exists():
+            if resume:
+                previous = _read_previous(output, fmt, task, options)
+            elif not overwrite:
+                raise InputError(f"{output} exists: resume the run (--resume / "
+                                 "resume=True) or replace it (--overwrite / "
+                                 "overwrite=True)")
+    elif resume:
+        raise InputError("resume needs an output file")
+
+    # inputs already done in a previous run (ok or empty) are skipped
+    kept, done = [], set()
+    if previous is not None:
+        keys = [_path_key(p) if p and not p.startswith("<") else None
+                for p in np.asarray(previous["input"], dtype=str)]
+        status = np.asarray(previous["status"], dtype=str)
+        keep = np.array([k is not None and s != STATUS_ERROR
+                         for k, s in zip(keys, status)], dtype=bool)
+        done = {k for k, ok in zip(keys, keep) if ok}
+        if keep.any():
+            kept = [previous[keep]]
+    todo = [(i, item) for i, item in enumerate(items)
+            if not (isinstance(item, str) and _path_key(item) in done)]
+    labels = {i: _label(item, i) for i, item in enumerate(items)}
+    order = {_path_key(lab) if not lab.startswith("<") else lab: i
+             for i, lab in labels.items()}
+
+    results = {}
+    state = {"last_write": time.monotonic()}
+    started = time.perf_counter()
+
+    def assemble(complete):
+        pieces = [_status_table(labels[i], *results[i]) for i in sorted(results)]
+        ok_tables = [r[2] for r in results.values() if r[2] is not None and len(r[2])]
+        old_meta = dict(previous.meta) if previous is not None else {}
+        out = _stack(kept + pieces)
+        if kept and pieces:  # rows in the order of this run's inputs
+            rank = [order.get(_path_key(p) if p and not p.startswith("<") else p, -1)
+                    for p in np.asarray(out["input"], dtype=str)]
+            out = out[np.argsort(rank, kind="stable")]
+        meta = _common_meta(ok_tables) if ok_tables else {
+            k: v for k, v in old_meta.items() if k != "batch"}
+        status = np.asarray(out["status"], dtype=str) if len(out) else np.array([], str)
+        inputs_seen = {}
+        for p, s in zip(np.asarray(out["input"], dtype=str), status):
+            inputs_seen.setdefault(p, s)
+        counts = {s: sum(1 for v in inputs_seen.values() if v == s)
+                  for s in (STATUS_OK, STATUS_EMPTY, STATUS_ERROR)}
+        meta["batch"] = {
+            "task": task.name, "options": _plain_value(options),
+            "n_inputs": len(items), "n_ok": counts[STATUS_OK],
+            "n_empty": counts[STATUS_EMPTY], "n_error": counts[STATUS_ERROR],
+            "n_skipped": len(items) - len(todo), "complete": bool(complete),
+            "seconds": round(time.perf_counter() - started, 3),
+            "workers": n_used, "astroml_affiliated": _version()}
+        out.meta = meta
+        return out
+
+    def save(complete):
+        if output is not None and (results or complete):
+            write_table_atomic(assemble(complete), output, format=fmt)
+            state["last_write"] = time.monotonic()
+
+    def collect(chunk_result):
+        for index, status, table, err, extra in chunk_result:
+            results[index] = (status, err, table, extra)
+        if output is not None and checkpoint is not None and \
+                time.monotonic() - state["last_write"] >= checkpoint:
+            save(False)
+
+    bar = _progress_bar(progress, len(items), task, initial=len(items) - len(todo))
+    n_used = 0
+    try:
+        with _ClientContext(client, n_workers) as dask_client:
+            if dask_client is None:
+                for index, item in todo:
+                    collect(_process_chunk(task.name, [(index, item)], options))
+                    bar.update(1)
+            else:
+                n_used = _n_workers(dask_client)
+                size = chunk_size or max(1, min(16, math.ceil(len(todo) / (4 * n_used))))
+                _run_on_dask(dask_client, task, todo, options, int(size), collect, bar)
+    except BaseException as exc:
+        bar.close()
+        save(False)
+        if isinstance(exc, KeyboardInterrupt):
+            raise BatchInterrupted(
+                f"interrupted after {len(results)} of {len(todo)} inputs"
+                + (f"; the results so far are in {output}: run again with resume to "
+                   "finish" if output is not None and results else "")) from None
+        raise
+    bar.close()
+    table = assemble(True)
+    if output is not None:
+        write_table_atomic(table, output, format=fmt)
+    return table
+
+
+def _run_on_dask(client, task, todo, options, size, collect, bar):
+    from distributed import as_completed
+
+    futures = {}
+    for chunk in _chunks(todo, size):
+        fut = client.submit(_process_chunk, task.name, chunk, options, pure=False)
+        futures[fut] = chunk
+    try:
+        for fut in as_completed(list(futures)):
+            chunk = futures.pop(fut)
+            try:
+                result = fut.result()
+            except _FATAL:
+                raise
+            except Exception as exc:  # the worker died (KilledWorker) or the task failed
+                msg = _one_line(exc)
+                result = [(index, STATUS_ERROR, None, f"worker failure: {msg}", {})
+                          for index, _ in chunk]
+            collect(result)
+            bar.update(len(chunk))
+    finally:
+        for fut in futures:
+            fut.cancel()
+
+
+def _progress_bar(progress, total, task, initial=0):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, unit=task.kind.split()[-1],
+                desc=task.name, disable=not progress or None, leave=False,
+                dynamic_ncols=True)
+
+
+def _version():
+    from . import __version__
+
+    return __version__
+
+
+def find_flares_batch(inputs, *, client=None, n_workers=None, output=None, resume=False,
+                      overwrite=False, progress=False, chunk_size=None, checkpoint=60.0,
+                      **options):
+    """Find flares in many light curves: one table, every input accounted for.
+
+    Parameters
+    ----------
+    inputs : str, path, `lightkurve.LightCurve` or iterable of them
+        Light curve files (anything `lightkurve.read` reads, or ECSV/CSV light curves),
+        glob patterns, ``'@list.txt'`` files of paths (see `expand_inputs`), or
+        light curve objects (processed where the work runs; paths are cheaper to send
+        to a cluster than objects).
+    client : `dask.distributed.Client`, str or None, optional
+        A client, or a scheduler address (``'tcp://host:8786'``) to connect to; None
+        runs in this process unless ``n_workers`` is given.
+    n_workers : int, optional
+        Start a `~dask.distributed.LocalCluster` of this many worker processes, one
+        thread each, for this run.
+    output : str or path, optional
+        Write the table here (format from the extension; ``.ecsv`` is recommended),
+        atomically, at the end and every ``checkpoint`` seconds.
+    resume : bool, optional
+        Continue a run: keep the ``ok``/``empty`` rows of an existing ``output`` and
+        process only the other inputs. The model options must be the same.
+    overwrite : bool, optional
+        Replace an existing ``output`` (otherwise an existing file is an error unless
+        ``resume``).
+    progress : bool, optional
+        Show a tqdm progress bar (on a terminal).
+    chunk_size : int, optional
+        Inputs per Dask task (default: about a quarter of an even share per worker, at
+        most 16).
+    checkpoint : float or None, optional
+        Seconds between intermediate writes of ``output`` (None: only at the end).
+    **options
+        Passed to `~astroml_affiliated.flares.find_flares`: ``threshold``, ``model``,
+        ``device``, ``quality_bitmask``.
+
+    Returns
+    -------
+    `~astropy.table.QTable`
+        The columns of `~astroml_affiliated.flares.FlareTable` plus ``input``,
+        ``status`` (``'ok'``: one row per flare; ``'empty'``: one row for a light curve
+        without flares; ``'error'``: one row with the message in ``error``),
+        ``target`` (TIC id or ``OBJECT``) and ``sector``. Rows follow the order of the
+        inputs. ``meta`` holds the model's ``meta`` items common to every light curve
+        and ``meta['batch']`` (task, options, counts, whether the run is complete).
+
+    Raises
+    ------
+    InputError
+        Bad arguments, patterns that match nothing, an output that exists (without
+        ``resume`` or ``overwrite``), or one that cannot be resumed.
+    BatchInterrupted
+        The run was interrupted (Ctrl-C); what was done is in ``output``.
+    WeightsError, DeviceError
+        The model's weights or the device are not available: these stop the run.
+    """
+    return run_batch("flares", inputs, client=client, n_workers=n_workers, output=output,
+                     resume=resume, overwrite=overwrite, progress=progress,
+                     chunk_size=chunk_size, checkpoint=checkpoint, **options)
+
+
+def estimate_parameters_batch(inputs, *, client=None, n_workers=None, output=None,
+                              resume=False, overwrite=False, progress=False,
+                              chunk_size=None, checkpoint=60.0, **options):
+    """Stellar labels of many spectra: one table, every input accounted for.
+
+    Parameters are as for `find_flares_batch`; ``inputs`` are spectrum files (anything
+    specutils reads; FITS tables it cannot identify are read as ``tabular-fits``) or
+    spectrum objects, and ``options`` go to
+    `~astroml_affiliated.spectra.estimate_parameters` (``model``, ``device``,
+    ``min_good_fraction``, ``batch_size``). The spectra of a chunk are predicted in one
+    call; a chunk with a bad spectrum falls back to one call per input.
+
+    Returns
+    -------
+    `~astropy.table.QTable`
+        The columns of `~astroml_affiliated.spectra.estimate_parameters` plus ``input``,
+        ``status``, ``error`` and ``spectrum_index`` (the row of the spectrum within its
+        file, for files holding several).
+    """
+    return run_batch("spectra", inputs, client=client, n_workers=n_workers, output=output,
+                     resume=resume, overwrite=overwrite, progress=progress,
+                     chunk_size=chunk_size, checkpoint=checkpoint, **options)
