@@ -1,0 +1,313 @@
+"""Batch runs and the command line: every input accounted for, resume, atomic writes.
+
+The files are generated here (synthetic TESS-like light curves written as SPOC-style
+FITS, specutils spectra written as FITS tables); nothing is downloaded.
+"""
+
+import os
+
+import numpy as np
+import pytest
+
+from astroml_affiliated import batch, cli, weights
+from astroml_affiliated.errors import InputError
+
+lk = pytest.importorskip("lightkurve")
+
+
+def _registered(name):
+    return name in weights.list_models() and all(
+        state == "ok" for state in weights.verify(name).values())
+
+
+needs_flares = pytest.mark.skipif(not _registered("flares-cnn"),
+                                  reason="flare model weights not available")
+needs_spectra = pytest.mark.skipif(not _registered("gaiaxp-labels"),
+                                   reason="spectrum model weights not available")
+
+
+# -- generated inputs ------------------------------------------------------------------
+
+def _lightcurve(seed, n=720, n_flares=1):
+    """A 1-day, 2-min TESS-like light curve with rotation, noise and flares."""
+    import astropy.units as u
+    from astropy.time import Time
+
+    from astroml_affiliated.flares.core import flare_template
+
+    rng = np.random.default_rng(seed)
+    t = 2000.0 + np.arange(n) * 2.0 / 1440
+    f = 1000 * (1 + 0.01 * np.sin(2 * np.pi * t / 1.7 + seed)) + rng.normal(0, 1, n)
+    for tp in rng.uniform(t[60], t[-120], n_flares):
+        f += 1000 * flare_template(t, tp, 8 / 1440, 0.03, exptime=2 / 1440)
+    lc = lk.TessLightCurve(time=Time(t, format="btjd", scale="tdb"),
+                           flux=f * u.electron / u.s,
+                           flux_err=np.ones(n) * u.electron / u.s)
+    lc.meta.update(TICID=1000 + seed, SECTOR=7)
+    return lc
+
+
+@pytest.fixture(scope="module")
+def lc_dir(tmp_path_factory):
+    """9 light curves (one without flares) and 1 corrupt file."""
+    d = tmp_path_factory.mktemp("lcs")
+    for i in range(9):
+        batch.write_lightcurve_fits(_lightcurve(i, n_flares=0 if i == 4 else 1),
+                                    d / f"lc{i}.fits")
+    (d / "lc9.fits").write_bytes(b"SIMPLE  = this is not a FITS file" * 90)
+    return d
+
+
+def _paths(d, n=10):
+    return [str(d / f"lc{i}.fits") for i in range(n)]
+
+
+def _per_input(table):
+    """{input: set of statuses}."""
+    out = {}
+    for p, s in zip(table["input"], table["status"]):
+        out.setdefault(str(p), set()).add(str(s))
+    return out
+
+
+# -- inputs ---------------------------------------------------------------------------------
+
+def test_expand_inputs_globs_lists_and_duplicates(tmp_path):
+    for name in ("a.fits", "b.fits", "c.txt"):
+        (tmp_path / name).write_text("x")
+    listfile = tmp_path / "list.txt"
+    listfile.write_text(f"# my files\n{tmp_path / 'c.txt'}\n\n{tmp_path / 'a.fits'}\n")
+    got = batch.expand_inputs([str(tmp_path / "*.fits"), "@" + str(listfile)])
+    assert got == [str(tmp_path / "a.fits"), str(tmp_path / "b.fits"),
+                   str(tmp_path / "c.txt")]
+    with pytest.raises(InputError, match="no files match"):
+        batch.expand_inputs([str(tmp_path / "*.nothing")])
+    with pytest.raises(InputError, match="file list"):
+        batch.expand_inputs(["@" + str(tmp_path / "missing.txt")])
+    with pytest.raises(InputError, match="no inputs"):
+        batch.expand_inputs([])
+
+
+def test_bad_arguments_are_input_errors(tmp_path, lc_dir):
+    with pytest.raises(InputError, match="unknown option"):
+        batch.find_flares_batch(_paths(lc_dir, 1), thresold=0.5)
+    with pytest.raises(InputError, match="table format"):
+        batch.find_flares_batch(_paths(lc_dir, 1), output=tmp_path / "out.unknown")
+    with pytest.raises(InputError, match="needs an output"):
+        batch.find_flares_batch(_paths(lc_dir, 1), resume=True)
+    with pytest.raises(InputError, match="either client or n_workers"):
+        batch.find_flares_batch(_paths(lc_dir, 1), client="tcp://x:1", n_workers=1)
+
+
+# -- atomic writes ------------------------------------------------------------------------
+
+def test_interrupted_write_leaves_no_partial_file(tmp_path, monkeypatch):
+    from astropy.table import QTable
+
+    table = QTable({"input": ["a"], "status": ["ok"], "x": [1.0]})
+    out = tmp_path / "out.ecsv"
+
+    def half_write(self, path, **kwargs):
+        with open(path, "w") as fh:
+            fh.write("# %ECSV 1.0\n# half a fi")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(QTable, "write", half_write)
+    with pytest.raises(KeyboardInterrupt):
+        batch.write_table_atomic(table, out)
+    assert os.listdir(tmp_path) == []  # neither the output nor a temporary file
+
+    monkeypatch.undo()
+    batch.write_table_atomic(table, out)
+    before = out.read_text()
+    monkeypatch.setattr(QTable, "write", half_write)
+    with pytest.raises(KeyboardInterrupt):
+        batch.write_table_atomic(table[:0], out)
+    assert out.read_text() == before  # the previous complete file is untouched
+    assert os.listdir(tmp_path) == ["out.ecsv"]
+
+
+# -- flares -------------------------------------------------------------------------------------
+
+@needs_flares
+def test_corrupt_file_gives_one_error_row(lc_dir):
+    table = batch.find_flares_batch(_paths(lc_dir))
+    per_input = _per_input(table)
+    assert list(per_input) == _paths(lc_dir)  # every input, in order
+    errors = table[table["status"] == "error"]
+    assert len(errors) == 1 and errors["input"][0] == str(lc_dir / "lc9.fits")
+    assert errors["error"][0].startswith("LightkurveError") and "\n" not in errors["error"][0]
+    done = {p: s for p, s in per_input.items() if s != {"error"}}
+    assert len(done) == 9 and all(s <= {"ok", "empty"} for s in done.values())
+    assert per_input[str(lc_dir / "lc4.fits")] == {"empty"}  # the one without flares
+    ok = table[table["status"] == "ok"]
+    assert len(ok) >= 8 and np.all(ok["prob"] >= 0.5)
+    assert set(ok["target"]) <= {str(1000 + i) for i in range(9)}
+    assert table.meta["model"] == "flares-cnn"
+    batch_meta = table.meta["batch"]
+    assert (batch_meta["n_inputs"], batch_meta["n_error"], batch_meta["complete"]) == \
+        (10, 1, True)
+    assert batch_meta["n_ok"] + batch_meta["n_empty"] == 9
+
+
+@needs_flares
+def test_cli_flares_end_to_end(lc_dir, tmp_path, capsys):
+    from astropy.table import QTable
+
+    listfile = tmp_path / "files.txt"
+    listfile.write_text("\n".join(_paths(lc_dir, 5)) + "\n")
+    out = tmp_path / "flares.ecsv"
+    rc = cli.main(["flares", "@" + str(listfile), str(lc_dir / "lc[5-8].fits"),
+                   "-o", str(out), "--threshold", "0.5", "--no-progress"])
+    assert rc == 0, capsys.readouterr().err
+    assert "9 input(s)" in capsys.readouterr().out
+    table = QTable.read(out)
+    assert list(_per_input(table)) == _paths(lc_dir, 9)
+    assert table.meta["batch"]["options"] == {"threshold": 0.5}
+    assert table["ed"].unit == "s"
+    assert [f for f in os.listdir(tmp_path) if "partial" in f] == []
+
+    # with the corrupt file: the output is written, the exit status says some failed
+    rc = cli.main(["flares", str(lc_dir / "*.fits"), "-o", str(out), "--overwrite",
+                   "--no-progress"])
+    captured = capsys.readouterr()
+    assert rc == cli.EXIT_SOME_FAILED
+    assert "lc9.fits" in captured.err and "Traceback" not in captured.err
+    assert len(_per_input(QTable.read(out))) == 10
+
+
+def test_cli_errors_are_one_line(lc_dir, tmp_path, capsys):
+    out = tmp_path / "x.ecsv"
+    assert cli.main(["flares", str(tmp_path / "*.nope"), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("astroml-affiliated: error: no files match") and \
+        err.count("\n") == 1
+    out.write_text("something")
+    assert cli.main(["flares", *_paths(lc_dir, 1), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "exists" in err and "--resume" in err and err.count("\n") == 1
+    assert out.read_text() == "something"
+
+
+@needs_flares
+def test_resume_skips_done_inputs(lc_dir, tmp_path, monkeypatch, capsys):
+    from astropy.table import QTable
+
+    out = tmp_path / "flares.ecsv"
+    first = batch.find_flares_batch(_paths(lc_dir, 4) + _paths(lc_dir)[9:], output=out)
+    assert first.meta["batch"]["n_error"] == 1
+
+    read = []
+    original = batch.read_lightcurve
+
+    def counting_reader(path):
+        read.append(os.path.basename(path))
+        return original(path)
+
+    monkeypatch.setattr(batch, "read_lightcurve", counting_reader)
+    rc = cli.main(["flares", str(lc_dir / "*.fits"), "-o", str(out), "--resume",
+                   "--no-progress"])
+    assert rc == cli.EXIT_SOME_FAILED
+    # lc0-lc3 were done; lc9 failed before and is tried again
+    assert sorted(read) == [f"lc{i}.fits" for i in range(4, 10)]
+    assert "4 done before (resumed)" in capsys.readouterr().out
+    table = QTable.read(out)
+    assert list(_per_input(table)) == _paths(lc_dir)  # the order of the inputs
+    assert table.meta["batch"]["n_skipped"] == 4 and table.meta["batch"]["complete"]
+    full = batch.find_flares_batch(_paths(lc_dir))
+    assert len(table) == len(full)
+    assert np.allclose(table["tpeak"].jd[table["status"] == "ok"],
+                       full["tpeak"].jd[full["status"] == "ok"])
+
+    # resuming with other model options is refused
+    with pytest.raises(InputError, match="options"):
+        batch.find_flares_batch(_paths(lc_dir), output=out, resume=True, threshold=0.9)
+
+
+@needs_flares
+def test_interrupted_run_keeps_what_was_done(lc_dir, tmp_path, monkeypatch):
+    from astropy.table import QTable
+
+    out = tmp_path / "flares.ecsv"
+    original = batch.read_lightcurve
+
+    def reader(path):
+        if path.endswith("lc5.fits"):
+            raise KeyboardInterrupt
+        return original(path)
+
+    monkeypatch.setattr(batch, "read_lightcurve", reader)
+    with pytest.raises(batch.BatchInterrupted, match="resume"):
+        batch.find_flares_batch(_paths(lc_dir, 9), output=out)
+    saved = QTable.read(out)
+    assert list(_per_input(saved)) == _paths(lc_dir, 5)
+    assert saved.meta["batch"]["complete"] is False
+    monkeypatch.undo()
+    table = batch.find_flares_batch(_paths(lc_dir, 9), output=out, resume=True)
+    assert table.meta["batch"]["n_skipped"] == 5
+    assert list(_per_input(table)) == _paths(lc_dir, 9)
+
+
+def _assert_same_table(a, b):
+    assert a.colnames == b.colnames and len(a) == len(b)
+    for name in a.colnames:
+        x, y = a[name], b[name]
+        if hasattr(x, "jd"):
+            x, y = x.jd, y.jd
+        x = np.ma.filled(np.ma.asarray(getattr(x, "value", x)), 0)
+        y = np.ma.filled(np.ma.asarray(getattr(y, "value", y)), 0)
+        if x.dtype.kind == "f":
+            np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6, err_msg=name)
+        else:
+            assert np.array_equal(x, y), name
+
+
+@pytest.mark.slow  # starting 2 worker processes with TensorFlow: 20-40 s on 2 cores
+@needs_flares
+def test_local_cluster_gives_the_serial_table(lc_dir):
+    pytest.importorskip("distributed")
+    serial = batch.find_flares_batch(_paths(lc_dir))
+    parallel = batch.find_flares_batch(_paths(lc_dir), n_workers=2, chunk_size=2)
+    assert parallel.meta["batch"]["workers"] == 2
+    _assert_same_table(serial, parallel)
+    for key in ("model", "version", "sha256", "threshold"):
+        assert serial.meta[key] == parallel.meta[key]
+
+
+# -- spectra --------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def spectrum_dir(tmp_path_factory):
+    """3 Gaia-XP-like spectra and 1 file that is not a spectrum."""
+    import astropy.units as u
+    from astropy.nddata import StdDevUncertainty
+
+    cls = batch._spectrum_class()
+    d = tmp_path_factory.mktemp("spectra")
+    wave = np.arange(3360.0, 10201.0, 20.0) * u.AA
+    rng = np.random.default_rng(3)
+    for i in range(3):
+        base = 1e-16 * (wave.value / 6000.0) ** (-1.5 + 0.3 * i)
+        flux = base * (1 + 0.01 * rng.normal(size=wave.size))
+        spec = cls(spectral_axis=wave, flux=flux * u.Unit("W m-2 nm-1"),
+                   uncertainty=StdDevUncertainty(0.01 * base * u.Unit("W m-2 nm-1")))
+        spec.write(d / f"spec{i}.fits", format="tabular-fits")
+    (d / "spec3.fits").write_text("not a spectrum")
+    return d
+
+
+@needs_spectra
+def test_cli_spectra_end_to_end(spectrum_dir, tmp_path, capsys):
+    from astropy.table import QTable
+
+    out = tmp_path / "params.ecsv"
+    rc = cli.main(["spectra", str(spectrum_dir / "*.fits"), "-o", str(out),
+                   "--no-progress"])
+    assert rc == cli.EXIT_SOME_FAILED  # spec3 is not a spectrum
+    table = QTable.read(out)
+    per_input = _per_input(table)
+    assert list(per_input) == [str(spectrum_dir / f"spec{i}.fits") for i in range(4)]
+    assert per_input[str(spectrum_dir / "spec3.fits")] == {"error"}
+    ok = table[table["status"] == "ok"]
+    assert len(ok) == 3 and np.all(ok["teff"] > 0) and ok["teff"].unit == "K"
+    assert table.meta["model"] == "gaiaxp-labels"
