@@ -42,7 +42,8 @@ class FlareTable(QTable):
     ed, ed_err : Quantity [s]
         Equivalent duration and its uncertainty.
     prob, prob_std : float
-        Ensemble-mean probability at the peak and the ensemble's standard deviation.
+        The highest ensemble-mean probability within the event and the ensemble's
+        standard deviation at that cadence.
 
     ``meta`` records the model, version, sha256 of each weights file, threshold,
     cadence, device and number of ensemble members.
@@ -72,7 +73,15 @@ class FlareTable(QTable):
             flux = np.asarray(lc.flux.value if hasattr(lc.flux, "value") else lc.flux,
                               dtype=float)
             t = lc.time.value
-            ax.plot(t, flux, lw=0.5, color="0.3", **kwargs)
+            # break the line at gaps (more than 10 median cadences)
+            dt = np.diff(t)
+            if dt.size:
+                cut = np.flatnonzero(dt > 10 * np.nanmedian(dt)) + 1
+                tp = np.insert(t.astype(float), cut, np.nan)
+                fp = np.insert(flux, cut, np.nan)
+            else:
+                tp, fp = t, flux
+            ax.plot(tp, fp, lw=0.5, color="0.3", **kwargs)
             unit = getattr(lc.flux, "unit", None)
             ax.set_ylabel(f"flux [{unit}]" if unit not in (None, "") else "flux")
             for row in self:
@@ -221,8 +230,9 @@ def _score_arrays(time, flux, flux_err, cadence_days, models, device_label=None)
         x = core.pad_input(seg.channels(), window)[None]
         xt = tf.constant(x)
         preds = np.stack([np.asarray(m(xt, training=False))[0, :, 0] for m in models])
-        means.append(preds.mean(axis=0))
-        stds.append(preds.std(axis=0))
+        # cadences that are missing or flagged as systematics are not flares
+        means.append(np.where(seg.mask, preds.mean(axis=0), 0.0))
+        stds.append(np.where(seg.mask, preds.std(axis=0), 0.0))
     return segs, means, stds
 
 
@@ -259,16 +269,17 @@ def _events_table(p, k, orig, cadence_days, segs, means, stds, info, threshold):
     cadence_s = cadence_days * 86400.0
     for seg, pm, ps in zip(segs, means, stds):
         signal = np.where(seg.mask, seg.z, -np.inf)
-        for start, stop, peak in core.find_events(pm, signal, threshold):
+        for start, stop, peak in core.find_events(pm, signal, threshold, min_len=2):
             if not seg.mask[peak]:
                 continue
-            a, b, ampl, ed, ed_err = core.event_properties(seg, start, stop, peak,
-                                                           cadence_s)
+            a, b, ampl, ed, ed_err = core.event_properties(
+                seg, min(start, peak), max(stop, peak), peak, cadence_s)
+            best = start + int(np.argmax(pm[start:stop + 1]))
             rows.append({"tpeak": seg.time[peak], "tstart": seg.time[a],
                          "tstop": seg.time[b], "peak_index": int(orig[seg.index[peak]]),
                          "amplitude": ampl, "amplitude_sigma": float(seg.z[peak]),
-                         "ed": ed, "ed_err": ed_err, "prob": float(pm[peak]),
-                         "prob_std": float(ps[peak])})
+                         "ed": ed, "ed_err": ed_err, "prob": float(pm[best]),
+                         "prob_std": float(ps[best])})
     rows.sort(key=lambda r: r["tpeak"])
     Table = _flare_table_cls()
     time_obj = p["time_obj"]

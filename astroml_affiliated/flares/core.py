@@ -11,8 +11,11 @@ Preprocessing (the same in training and inference)
    cadences; no network window ever straddles such a gap. Shorter interruptions stay
    inside a segment as empty cells on a regular cadence grid, marked by the mask channel.
 3. A trend is taken per segment with a running median (``trend_width`` cadences), run
-   twice: the second pass ignores cadences more than 2.5 sigma above the first trend (and
-   the cadences after them), so a flare does not lift its own baseline.
+   twice: in the second pass cadences more than 2.5 sigma above the first trend (and the
+   10 after them) are replaced by the first trend, so a flare does not lift its own
+   baseline. Where the trend is more than ``level_factor`` (2) times above or below the
+   light curve's median flux (runaway or near-zero flux of a bad aperture), cadences are
+   treated as missing.
 4. The residual ``flux - trend`` is divided by a running robust scatter (median absolute
    deviation over about a day), giving ``z`` in units of the local noise.
 5. The network input has two channels: ``asinh(z)`` (linear for small ``z``,
@@ -229,18 +232,20 @@ def detrend(flux, trend_width):
     good = np.isfinite(flux)
     x = np.where(good, flux, np.interp(np.arange(flux.size), np.flatnonzero(good),
                                         flux[good]))
-    trend = running_median(x, trend_width, mask=~good)
+    trend = running_median(x, trend_width)
     scatter = _running_scatter(np.where(good, x - trend, np.nan))
     high = good & ((x - trend) > 2.5 * scatter)
     if np.any(high):
-        # grow the mask: 2 cadences before, 10 after (a flare's decay)
+        # grow the mask: 2 cadences before, 10 after (a flare's decay); masked cadences
+        # take the first trend's value, and the running median is taken again
         grown = np.convolve(high.astype(float), np.ones(13), mode="full")[8:8 + x.size] > 0
-        trend = running_median(x, trend_width, mask=grown | ~good)
+        trend = running_median(np.where(grown, trend, x), trend_width)
         scatter = _running_scatter(np.where(good & ~grown, x - trend, np.nan))
     return trend, scatter
 
 
-def prepare(time, flux, flux_err=None, *, cadence, max_gap=10, trend_width=73):
+def prepare(time, flux, flux_err=None, *, cadence, max_gap=10, trend_width=73,
+            level_factor=2.0):
     """Split a light curve into gap-free segments and normalise each.
 
     Parameters
@@ -255,6 +260,10 @@ def prepare(time, flux, flux_err=None, *, cadence, max_gap=10, trend_width=73):
         Interruptions of more than this many cadences split the light curve.
     trend_width : int
         Width of the running median, in cadences.
+    level_factor : float
+        Cadences where the running median is more than this factor above or below the
+        median flux of the whole light curve are treated as missing (systematics such
+        as runaway or near-zero flux); they are not scored.
 
     Returns
     -------
@@ -269,6 +278,7 @@ def prepare(time, flux, flux_err=None, *, cadence, max_gap=10, trend_width=73):
     if keep.size == 0:
         return segments
     t = time[keep]
+    level = float(np.median(flux[keep]))
     steps = np.rint(np.diff(t) / cadence).astype(np.int64)
     breaks = np.flatnonzero(steps > max_gap) + 1
     for part in np.split(np.arange(keep.size), breaks):
@@ -290,6 +300,11 @@ def prepare(time, flux, flux_err=None, *, cadence, max_gap=10, trend_width=73):
             trend = np.full(n, np.nanmedian(f))
             scatter = np.full(n, max(abs(np.nanmedian(f)) * 1e-3, 1e-12))
         mask = index >= 0
+        if level > 0:
+            # stretches whose running median is far from the light curve's level
+            # (runaway or near-zero flux of a bad aperture): not scored
+            off = (trend > level * level_factor) | (trend < level / level_factor)
+            mask &= ~off
         z = np.where(mask, (np.where(mask, f, 0) - trend) / scatter, 0.0)
         segments.append(Segment(index=index, time=grid_t, flux=f, flux_err=fe,
                                 trend=trend, scatter=scatter, z=z, mask=mask))

@@ -18,8 +18,9 @@ curves of the training stars, with a label and a weight per cadence:
   scatter, when its peak is at least 4 sigma and it spans at least 2 cadences, and
   "don't care" (weight 0) when it is fainter but not invisible;
 * negatives: everything else, up-weighted on the human-rejected candidates
-  (``real == -1``) and on injected artefacts: single- and two-point outliers, flux jumps,
-  slow bumps (spot-like), scattered-light ramps at segment edges;
+  (``real == -1``) and on injected artefacts: single- and two-point outliers (3-100
+  sigma), flux jumps, slow bumps (spot-like), scattered-light ramps at segment edges
+  (5-3000 sigma);
 * weight 0 (never a negative): unvetted candidates, and stretches with at least three
   consecutive cadences more than 3 sigma above the running median that no candidate
   covers (probably flares the vetted table missed).
@@ -220,7 +221,8 @@ def _labels_for(t, f, e, cad, cand_rows, rng, *, inject=True, n_per=400):
                     events.append(("faint", lo + int(np.argmax(mz))))
             elif kind == "outlier":
                 k = 1 if rng.random() < 0.7 else 2
-                amp = rng.uniform(3, 15) * (1 if rng.random() < 0.8 else -1)
+                amp = np.exp(rng.uniform(np.log(3), np.log(100))) * \
+                    (1 if rng.random() < 0.8 else -1)
                 f[i:i + k] += amp * scatter[i]
                 w[i:i + k + 1] = 3.0
                 events.append(("outlier", i))
@@ -238,7 +240,7 @@ def _labels_for(t, f, e, cad, cand_rows, rng, *, inject=True, n_per=400):
                 w[max(0, i - 30):i + 30] = 2.0
                 events.append(("bump", i))
             else:  # ramp towards the nearest segment edge
-                amp = rng.uniform(5, 50)
+                amp = np.exp(rng.uniform(np.log(5), np.log(3000)))
                 tau = rng.uniform(0.02, 0.3)
                 s0, s1 = min(seg_bounds, key=lambda sb: min(abs(sb[0] - i), abs(sb[1] - i)))
                 if abs(s0 - i) < abs(s1 - i):

@@ -1,0 +1,277 @@
+"""Tests of the flare finder on generated light curves (no external data, no internet)."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+lk = pytest.importorskip("lightkurve")
+
+from astropy import units as u  # noqa: E402
+from astropy.time import Time  # noqa: E402
+
+from astroml_affiliated import InputError  # noqa: E402
+from astroml_affiliated.flares import core  # noqa: E402
+
+CAD = 2.0 / 1440
+
+
+def _weights_available():
+    try:
+        from astroml_affiliated.weights import verify
+
+        rep = verify("flares-cnn")
+    except Exception:
+        return False
+    return bool(rep) and all(v == "ok" for v in rep.values())
+
+
+needs_weights = pytest.mark.skipif(not _weights_available(),
+                                   reason="flares-cnn weights not available")
+
+
+def make_lc(n=3000, flares=((1000, 0.08, 6.0),), seed=0, noise=0.005, t0=1500.0,
+            cls=None, gap=None):
+    """A synthetic 2-min light curve: spot modulation, red + white noise, flares.
+
+    ``flares`` are (index, relative amplitude, FWHM in minutes).
+    """
+    rng = np.random.default_rng(seed)
+    t = t0 + np.arange(n) * CAD
+    base = 1 + 0.01 * np.sin(2 * np.pi * (t - t0) / 0.9)
+    red = np.convolve(rng.normal(0, noise * 0.4, n + 50), np.ones(50) / np.sqrt(50),
+                      mode="valid")[:n]
+    flux = base + red + rng.normal(0, noise, n)
+    for i, a, fwhm in flares:
+        flux += base * core.flare_template(t, t[i] + 0.2 * CAD, fwhm / 1440, a,
+                                           exptime=CAD)
+    keep = np.ones(n, bool)
+    if gap is not None:
+        keep[gap[0]:gap[1]] = False
+    cls = cls or lk.LightCurve
+    lc = cls(time=Time(t[keep], format="btjd", scale="tdb"), flux=flux[keep] * 1000 * u.electron / u.s,
+             flux_err=np.full(keep.sum(), noise * 1000) * u.electron / u.s)
+    lc["cadenceno"] = np.arange(n)[keep] + 10000
+    lc["quality"] = np.zeros(keep.sum(), dtype=np.int32)
+    return lc
+
+
+def write_spoc_like(path, lc, tic=123456789, sector=7):
+    """Write a light curve as a minimal TESS SPOC-like FITS file lightkurve can read."""
+    from astropy.io import fits
+
+    prim = fits.PrimaryHDU()
+    prim.header["TELESCOP"] = "TESS"
+    prim.header["CREATOR"] = "astroml_affiliated test LightCurve"
+    prim.header["OBJECT"] = f"TIC {tic}"
+    prim.header["TICID"] = tic
+    prim.header["SECTOR"] = sector
+    f = lc.flux.value.astype("f4")
+    e = lc.flux_err.value.astype("f4")
+    cols = [fits.Column("TIME", "D", unit="BJD - 2457000, days", array=lc.time.value),
+            fits.Column("CADENCENO", "J", array=np.asarray(lc["cadenceno"])),
+            fits.Column("SAP_FLUX", "E", unit="e-/s", array=f),
+            fits.Column("SAP_FLUX_ERR", "E", unit="e-/s", array=e),
+            fits.Column("PDCSAP_FLUX", "E", unit="e-/s", array=f),
+            fits.Column("PDCSAP_FLUX_ERR", "E", unit="e-/s", array=e),
+            fits.Column("QUALITY", "J", array=np.zeros(len(lc), "i4"))]
+    ext = fits.BinTableHDU.from_columns(cols, name="LIGHTCURVE")
+    ext.header.update({"TELESCOP": "TESS", "BJDREFI": 2457000, "BJDREFF": 0.0,
+                       "TIMESYS": "TDB", "TIMEUNIT": "d", "TIMEDEL": CAD})
+    fits.HDUList([prim, ext]).writeto(path, overwrite=True)
+
+
+# --------------------------------------------------------------------------------------
+# no weights needed
+
+
+def test_import_does_not_import_tensorflow():
+    code = ("import sys, astroml_affiliated.flares, lightkurve; "
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_fully_convolutional_equals_windowed():
+    from astroml_affiliated.flares.models import build_flare_cnn
+
+    model = build_flare_cnn(200, seed=3)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(700, 2)).astype("float32")
+    padded = core.pad_input(x, 200)
+    full = np.asarray(model(padded[None], training=False))[0, :, 0]
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 200, axis=0)
+    windows = np.ascontiguousarray(np.moveaxis(windows, -1, 1))
+    assert windows.shape == (700, 200, 2)
+    single = np.asarray(model(windows, training=False))[:, 0, 0]
+    assert full.shape == (700,)
+    np.testing.assert_allclose(full, single, atol=1e-5, rtol=0)
+    # and a window scored alone gives one output
+    assert np.asarray(model(windows[:1], training=False)).shape == (1, 1, 1)
+
+
+def test_templates_peak_and_area():
+    t = np.linspace(-1, 20, 200001)
+    for name in ("davenport2014", "mendoza2022"):
+        y = core.flare_template(t, 0.0, 1.0, 2.0, template=name)
+        assert y.max() == pytest.approx(2.0, rel=1e-3)
+        assert abs(t[np.argmax(y)]) < 0.02
+
+
+def test_prepare_splits_gaps_and_keeps_edges():
+    lc = make_lc(n=2000, flares=(), gap=(800, 900))
+    segs = core.prepare(lc.time.value, lc.flux.value, lc.flux_err.value, cadence=CAD)
+    assert len(segs) == 2
+    assert sum(s.mask.sum() for s in segs) == len(lc)
+    assert segs[0].index[0] == 0 and segs[-1].index[-1] == len(lc) - 1
+
+
+@pytest.mark.parametrize("kind", ["folded", "empty", "allnan", "unsorted", "cadence",
+                                  "notlc", "mag", "threshold"])
+def test_bad_inputs_raise_input_error(kind):
+    from astroml_affiliated.flares import find_flares
+
+    lc = make_lc(n=600, flares=())
+    if kind == "folded":
+        bad = lc.fold(period=0.3)
+    elif kind == "empty":
+        bad = lc[:0]
+    elif kind == "allnan":
+        bad = lc.copy()
+        bad.flux = np.full(len(lc), np.nan) * lc.flux.unit
+    elif kind == "unsorted":
+        bad = lc[np.r_[0:300, 350:400, 300:350, 400:600]]
+    elif kind == "cadence":  # 30-min, unsupported
+        bad = lk.LightCurve(time=Time(1500 + np.arange(300) / 48, format="btjd"),
+                            flux=np.ones(300))
+    elif kind == "notlc":
+        bad = np.ones(100)
+    elif kind == "mag":
+        bad = lk.LightCurve(time=lc.time, flux=np.full(len(lc), 12.0) * u.mag)
+    else:
+        with pytest.raises(InputError, match="threshold"):
+            find_flares(lc, threshold=1.5)
+        return
+    with pytest.raises(InputError):
+        find_flares(bad)
+
+
+def test_sigma_clip_finder_finds_obvious_flare():
+    lc = make_lc(n=2000, flares=((900, 0.1, 8.0),))
+    segs = core.prepare(lc.time.value, lc.flux.value, lc.flux_err.value, cadence=CAD)
+    events = [e for s in segs for e in core.sigma_clip_finder(s)]
+    assert any(abs(pk - 900) <= 3 for _, _, pk in events)
+
+
+# --------------------------------------------------------------------------------------
+# with the committed weights
+
+
+@needs_weights
+def test_fits_roundtrip_finds_flares(tmp_path):
+    lc = make_lc(n=4000, flares=((1000, 0.06, 6.0), (2500, 0.12, 12.0)), seed=2)
+    path = tmp_path / "tess_synthetic_lc.fits"
+    write_spoc_like(path, lc)
+    read = lk.read(path)
+    assert isinstance(read, lk.TessLightCurve)
+    tab = read.find_flares()
+    peaks = np.asarray(tab["peak_index"])
+    for i in (1000, 2500):
+        assert np.any(np.abs(peaks - i) <= 3), (i, peaks)
+    assert len(tab) <= 3
+
+
+@needs_weights
+def test_table_units_and_types():
+    from astroml_affiliated.flares import FlareTable, find_flares
+
+    lc = make_lc(n=3000, flares=((1500, 0.1, 10.0),), seed=4)
+    tab = find_flares(lc)
+    assert isinstance(tab, FlareTable)
+    assert len(tab) >= 1
+    for col in ("tpeak", "tstart", "tstop"):
+        assert isinstance(tab[col], Time)
+    assert tab["ed"].unit == u.s and tab["ed_err"].unit == u.s
+    assert tab["amplitude"].unit == u.dimensionless_unscaled
+    assert tab["peak_index"].dtype.kind == "i"
+    row = tab[np.argmin(np.abs(tab["peak_index"] - 1500))]
+    assert abs(row["peak_index"] - 1500) <= 3
+    assert row["tstart"] <= row["tpeak"] <= row["tstop"]
+    assert 0.5 <= row["prob"] <= 1 and 0 <= row["prob_std"] < 0.5
+    assert row["amplitude"].value == pytest.approx(0.1, rel=0.4)
+    assert row["ed"].value > 0 and row["ed_err"].value > 0
+    for key in ("model", "version", "sha256", "threshold", "cadence_s", "device"):
+        assert key in tab.meta
+    assert tab.meta["cadence_s"] == pytest.approx(120, rel=0.01)
+    assert len(tab.meta["sha256"]) == tab.meta["n_members"] >= 2
+
+
+@needs_weights
+def test_flare_in_last_20_cadences_is_found():
+    from astroml_affiliated.flares import find_flares
+
+    n = 3000
+    lc = make_lc(n=n, flares=((n - 12, 0.08, 6.0),), seed=5)
+    tab = find_flares(lc)
+    assert np.any(np.asarray(tab["peak_index"]) >= n - 16)
+
+
+@needs_weights
+def test_callers_object_unchanged_and_probability_copy():
+    from astroml_affiliated.flares import find_flares, flare_probability
+
+    lc = make_lc(n=2000, flares=((700, 0.1, 8.0),), seed=6)
+    before = lc.copy()
+    cols = list(lc.colnames)
+    find_flares(lc)
+    out = flare_probability(lc)
+    assert list(lc.colnames) == cols
+    assert np.array_equal(lc.flux.value, before.flux.value)
+    assert np.array_equal(lc.time.value, before.time.value)
+    assert lc.meta == before.meta
+    assert "flare_prob" in out.colnames and out is not lc
+    p = np.asarray(out["flare_prob"])
+    assert p.shape == (len(lc),) and np.all((p >= 0) & (p <= 1))
+    assert p[700] > 0.5 and np.median(p) < 0.1
+
+
+@needs_weights
+def test_collection_gives_one_table():
+    lcs = []
+    for k, (tic, sector) in enumerate(((1, 3), (2, 4))):
+        lc = make_lc(n=1500, flares=((600 + 100 * k, 0.1, 8.0),), seed=10 + k)
+        lc.meta["TARGETID"] = tic
+        lc.meta["SECTOR"] = sector
+        lcs.append(lc)
+    tab = lk.LightCurveCollection(lcs).find_flares()
+    assert {"target", "sector", "lc_index"} <= set(tab.colnames)
+    assert set(np.asarray(tab["lc_index"])) == {0, 1}
+    assert set(np.asarray(tab["sector"])) == {3, 4}
+
+
+@needs_weights
+def test_twenty_second_cadence_is_binned():
+    from astroml_affiliated.flares import find_flares
+
+    n = 2000 * 6
+    rng = np.random.default_rng(7)
+    t = 1500 + np.arange(n) * CAD / 6
+    flux = 1 + rng.normal(0, 0.012, n)
+    flux += core.flare_template(t, t[6000], 8 / 1440, 0.1, exptime=CAD / 6)
+    lc = lk.LightCurve(time=Time(t, format="btjd"), flux=flux)
+    tab = find_flares(lc)
+    assert tab.meta["binned_by"] == 6
+    assert np.any(np.abs(np.asarray(tab["peak_index"]) - 6000) <= 12)
+
+
+@needs_weights
+def test_injection_recovery_runs():
+    from astroml_affiliated.flares import injection_recovery, recovery_probability
+
+    lc = make_lc(n=3000, flares=(), seed=8)
+    res = injection_recovery(lc, n_flares=12, per_round=6, amplitude_sigma=(8, 30),
+                             fwhm_minutes=(6, 20), seed=1)
+    assert len(res) == 12
+    assert res["recovered"].mean() >= 0.75
+    rp = recovery_probability(res, "amplitude_sigma", bins=[8, 30])
+    assert rp["n"][0] == 12
