@@ -36,6 +36,7 @@ import numpy as np
 from .errors import AstroMLError, DeviceError, InputError, WeightsError
 
 __all__ = ["find_flares_batch", "estimate_parameters_batch", "run_batch", "expand_inputs",
+           "read_lightcurve", "read_spectrum",
            "write_table_atomic", "write_lightcurve_fits", "TASKS", "STATUS_OK",
            "STATUS_EMPTY", "STATUS_ERROR", "BatchInterrupted"]
 
