@@ -20,7 +20,9 @@ from .errors import AstroMLError
 __all__ = ["main"]
 
 #: Demo parts, run in this order: (name, "module:function" taking an output directory).
-DEMO_PARTS = []
+DEMO_PARTS = [
+    ("flares", "astroml_affiliated.flares.demo:run_demo"),
+]
 
 
 def _cmd_demo(args):
