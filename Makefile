@@ -19,7 +19,7 @@ demo: $(STAMP)
 	$(BIN)/astroml-affiliated demo --output $(DEMO_OUT)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --run-slow
 
 docs: $(STAMP)
 	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
