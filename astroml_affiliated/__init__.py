@@ -17,6 +17,8 @@ from .plugins import attach_adaptors, detach_adaptors  # noqa: E402
 
 #: Public functions, imported from their capability's sub-package on first access.
 _LAZY = {
+    "find_flares_batch": "astroml_affiliated.batch",
+    "estimate_parameters_batch": "astroml_affiliated.batch",
 }
 
 __all__ = ["__version__", "conf", "AstroMLError", "AstroMLWarning", "DeviceError",

@@ -399,6 +399,28 @@ def _process_chunk(task_name, items, options):
     return [results[index] for index, _ in items]
 
 
+def _run_chunk(task_name, items, labels, options):
+    """`_process_chunk`, then one table of the chunk's rows (done on the worker).
+
+    Returns ``(table, statuses, meta)``: the rows of every input of the chunk with
+    ``input``, ``status``, ``error`` and an ``_index`` column (the input's position);
+    ``{index: status}``; and the model meta common to the chunk's results (None if
+    the chunk has no result rows).
+    """
+    results = _process_chunk(task_name, items, options)
+    pieces, statuses, ok_tables = [], {}, []
+    for (index, status, table, err, extra), label in zip(results, labels):
+        statuses[index] = status
+        piece = _status_table(label, status, err, table, extra)
+        piece["_index"] = np.full(len(piece), index, dtype=np.int64)
+        pieces.append(piece)
+        if table is not None and len(table):
+            ok_tables.append(table)
+    table = _stack(pieces)
+    table.meta = {}
+    return table, statuses, (_common_meta(ok_tables) if ok_tables else None)
+
+
 # -- assembling the table -------------------------------------------------------------------
 
 def _status_table(label, status, error, table=None, extra=None):
@@ -436,7 +458,7 @@ def _common_meta(tables):
     """Meta items equal in every table (model, version, sha256, ...)."""
     common = None
     for table in tables:
-        items = {k: v for k, v in table.meta.items()}
+        items = dict(getattr(table, "meta", table))
         if common is None:
             common = items
         else:
@@ -451,7 +473,7 @@ def _stack(pieces):
     if not pieces:
         return QTable({"input": np.array([], dtype=str), "status": np.array([], dtype=str),
                        "error": np.array([], dtype=str)})
-    pieces = [_align_time_formats(p, pieces) for p in pieces]
+    pieces = [_portable_times(_align_time_formats(p, pieces)) for p in pieces]
     out = vstack(pieces, join_type="outer", metadata_conflicts="silent")
     out = QTable(out, copy=False)
     # string columns of masked rows: empty strings are clearer than masked values
@@ -459,8 +481,22 @@ def _stack(pieces):
         col = out[name]
         if hasattr(col, "filled"):
             out[name] = col.filled("")
-    cols = [c for c in out.colnames if c != "error"] + ["error"]
-    return out[cols]
+    tail = [c for c in ("error", "_index") if c in out.colnames]
+    return out[[c for c in out.colnames if c not in tail] + tail]
+
+
+def _portable_times(piece):
+    """Time columns in formats that other packages register (lightkurve's ``btjd``)
+    become ``jd``, so that the output can be read without importing those packages."""
+    from astropy.time import Time
+
+    for name in piece.colnames:
+        col = piece[name]
+        if isinstance(col, Time) and \
+                not type(col._time).__module__.startswith("astropy."):
+            piece = piece.copy(copy_data=False)
+            piece[name] = Time(col, format="jd")
+    return piece
 
 
 def _align_time_formats(piece, pieces):
@@ -663,27 +699,29 @@ def run_batch(task, inputs, *, client=None, n_workers=None, output=None, resume=
     order = {_path_key(lab) if not lab.startswith("<") else lab: i
              for i, lab in labels.items()}
 
-    results = {}
+    statuses, blocks, metas = {}, [], []
     state = {"last_write": time.monotonic()}
     started = time.perf_counter()
+    if kept:
+        old = kept[0]
+        old["_index"] = np.array(
+            [order.get(_path_key(p), -1) for p in np.asarray(old["input"], dtype=str)],
+            dtype=np.int64)
+        metas.append({k: v for k, v in previous.meta.items() if k != "batch"})
 
     def assemble(complete):
-        pieces = [_status_table(labels[i], *results[i]) for i in sorted(results)]
-        ok_tables = [r[2] for r in results.values() if r[2] is not None and len(r[2])]
-        old_meta = dict(previous.meta) if previous is not None else {}
-        out = _stack(kept + pieces)
-        if kept and pieces:  # rows in the order of this run's inputs
-            rank = [order.get(_path_key(p) if p and not p.startswith("<") else p, -1)
-                    for p in np.asarray(out["input"], dtype=str)]
-            out = out[np.argsort(rank, kind="stable")]
-        meta = _common_meta(ok_tables) if ok_tables else {
-            k: v for k, v in old_meta.items() if k != "batch"}
-        status = np.asarray(out["status"], dtype=str) if len(out) else np.array([], str)
-        inputs_seen = {}
-        for p, s in zip(np.asarray(out["input"], dtype=str), status):
-            inputs_seen.setdefault(p, s)
-        counts = {s: sum(1 for v in inputs_seen.values() if v == s)
-                  for s in (STATUS_OK, STATUS_EMPTY, STATUS_ERROR)}
+        out = _stack(kept + blocks)
+        if len(out):  # rows in the order of this run's inputs
+            out = out[np.argsort(np.asarray(out["_index"]), kind="stable")]
+        if "_index" in out.colnames:
+            out.remove_column("_index")
+        meta = _common_meta(metas) if metas else {}
+        status_of = {}
+        for p, st in zip(np.asarray(out["input"], dtype=str),
+                         np.asarray(out["status"], dtype=str)):
+            status_of.setdefault(p, st)
+        counts = {st: sum(1 for v in status_of.values() if v == st)
+                  for st in (STATUS_OK, STATUS_EMPTY, STATUS_ERROR)}
         meta["batch"] = {
             "task": task.name, "options": _plain_value(options),
             "n_inputs": len(items), "n_ok": counts[STATUS_OK],
@@ -695,13 +733,18 @@ def run_batch(task, inputs, *, client=None, n_workers=None, output=None, resume=
         return out
 
     def save(complete):
-        if output is not None and (results or complete):
+        if output is not None and (statuses or complete):
             write_table_atomic(assemble(complete), output, format=fmt)
             state["last_write"] = time.monotonic()
 
     def collect(chunk_result):
-        for index, status, table, err, extra in chunk_result:
-            results[index] = (status, err, table, extra)
+        table, chunk_statuses, meta = chunk_result
+        statuses.update(chunk_statuses)
+        blocks.append(table)
+        if meta is not None:
+            metas.append(meta)
+        if len(blocks) >= 64:  # keep the number of tables to stack small
+            blocks[:] = [_stack(blocks)]
         if output is not None and checkpoint is not None and \
                 time.monotonic() - state["last_write"] >= checkpoint:
             save(False)
@@ -712,20 +755,22 @@ def run_batch(task, inputs, *, client=None, n_workers=None, output=None, resume=
         with _ClientContext(client, n_workers) as dask_client:
             if dask_client is None:
                 for index, item in todo:
-                    collect(_process_chunk(task.name, [(index, item)], options))
+                    collect(_run_chunk(task.name, [(index, item)], [labels[index]],
+                                       options))
                     bar.update(1)
             else:
                 n_used = _n_workers(dask_client)
                 size = chunk_size or max(1, min(16, math.ceil(len(todo) / (4 * n_used))))
-                _run_on_dask(dask_client, task, todo, options, int(size), collect, bar)
+                _run_on_dask(dask_client, task, todo, labels, options, int(size), collect,
+                             bar)
     except BaseException as exc:
         bar.close()
         save(False)
         if isinstance(exc, KeyboardInterrupt):
             raise BatchInterrupted(
-                f"interrupted after {len(results)} of {len(todo)} inputs"
+                f"interrupted after {len(statuses)} of {len(todo)} inputs"
                 + (f"; the results so far are in {output}: run again with resume to "
-                   "finish" if output is not None and results else "")) from None
+                   "finish" if output is not None and statuses else "")) from None
         raise
     bar.close()
     table = assemble(True)
@@ -734,12 +779,13 @@ def run_batch(task, inputs, *, client=None, n_workers=None, output=None, resume=
     return table
 
 
-def _run_on_dask(client, task, todo, options, size, collect, bar):
+def _run_on_dask(client, task, todo, labels, options, size, collect, bar):
     from distributed import as_completed
 
     futures = {}
     for chunk in _chunks(todo, size):
-        fut = client.submit(_process_chunk, task.name, chunk, options, pure=False)
+        fut = client.submit(_run_chunk, task.name, chunk, [labels[i] for i, _ in chunk],
+                            options, pure=False)
         futures[fut] = chunk
     try:
         for fut in as_completed(list(futures)):
@@ -750,8 +796,11 @@ def _run_on_dask(client, task, todo, options, size, collect, bar):
                 raise
             except Exception as exc:  # the worker died (KilledWorker) or the task failed
                 msg = _one_line(exc)
-                result = [(index, STATUS_ERROR, None, f"worker failure: {msg}", {})
-                          for index, _ in chunk]
+                result = _stack([_status_table(labels[index], STATUS_ERROR,
+                                               f"worker failure: {msg}")
+                                 for index, _ in chunk])
+                result["_index"] = np.array([index for index, _ in chunk], dtype=np.int64)
+                result = (result, {index: STATUS_ERROR for index, _ in chunk}, None)
             collect(result)
             bar.update(len(chunk))
     finally:
