@@ -164,8 +164,10 @@ def write_lightcurve_fits(lc, path, *, overwrite=False):
            if "flux_err" in lc.colnames else np.full(n, np.nan))
     quality = (np.asarray(getattr(lc["quality"], "value", lc["quality"]), dtype=np.int32)
                if "quality" in lc.colnames else np.zeros(n, np.int32))
+    cadenceno = (np.asarray(lc["cadenceno"], dtype=np.int32) if "cadenceno" in lc.colnames
+                 else np.arange(n, dtype=np.int32))
     cols = [fits.Column("TIME", "D", unit="BJD - 2457000, days", array=np.asarray(time_)),
-            fits.Column("CADENCENO", "J", array=np.arange(n, dtype=np.int32))]
+            fits.Column("CADENCENO", "J", array=cadenceno)]
     for name in ("SAP_FLUX", "PDCSAP_FLUX"):
         cols.append(fits.Column(name, "E", unit=unit or None, array=flux))
         cols.append(fits.Column(name + "_ERR", "E", unit=unit or None, array=err))
@@ -622,11 +624,21 @@ class _ClientContext:
         return client
 
     def __exit__(self, *exc):
-        for obj in self._owned:
-            try:
-                obj.close()
-            except Exception:  # pragma: no cover - shutting down
-                pass
+        import logging
+
+        # TensorFlow's threads make worker processes slow to exit; the nanny then
+        # kills them, which is expected here and not worth a warning
+        nanny = logging.getLogger("distributed.nanny")
+        level = nanny.level
+        nanny.setLevel(logging.ERROR)
+        try:
+            for obj in self._owned:
+                try:
+                    obj.close()
+                except Exception:  # pragma: no cover - shutting down
+                    pass
+        finally:
+            nanny.setLevel(level)
         return False
 
 

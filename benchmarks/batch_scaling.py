@@ -1,8 +1,9 @@
 """Batch scaling of the flare finder: a serial loop against 1 and 2 local Dask workers.
 
-Generates 200 synthetic TESS 2-minute light curves (a full sector each: two 13.2-day
-orbits with a 1-day gap, rotational modulation, photon noise, flagged and missing
-cadences, 0-5 flares), writes them as SPOC-style FITS files, and times
+Generates 200 synthetic TESS 2-minute light curves with the flare demo's generator
+(`astroml_affiliated.flares.demo.synthetic_lightcurve`: a spotted M dwarf, red and white
+noise, a 1-day gap, 12 flares) stretched to a full 27.4-day sector, writes them as
+SPOC-style FITS files, and times
 
 * ``loop``: ``for path in paths: find_flares(read_lightcurve(path))`` in this process;
 * ``batch serial``: `astroml_affiliated.batch.find_flares_batch` without a cluster;
@@ -36,56 +37,24 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 TESS_SECTOR_LCS = 20_000
-CADENCE_D = 2.0 / 1440.0
-
-
-def synthetic_tess_lightcurve(rng, index):
-    """A synthetic TESS 2-min light curve of one sector (a `lightkurve.TessLightCurve`)."""
-    import astropy.units as u
-    import lightkurve as lk
-    from astropy.time import Time
-
-    from astroml_affiliated.flares.core import flare_template
-
-    orbit = int(13.2 / CADENCE_D)
-    gap = int(1.0 / CADENCE_D)
-    t0 = 2000.0 + rng.uniform(0, 100)
-    t = t0 + np.concatenate([np.arange(orbit), np.arange(orbit + gap, 2 * orbit + gap)]) \
-        * CADENCE_D
-    level = 10 ** rng.uniform(2, 4.5)  # e-/s
-    period = 10 ** rng.uniform(-0.3, 1.0)
-    amp = 10 ** rng.uniform(-3, -1.7)
-    model = level * (1 + amp * np.sin(2 * np.pi * (t - t0) / period + rng.uniform(0, 6.3)))
-    for _ in range(rng.integers(0, 6)):
-        fwhm = rng.uniform(2, 30) / 1440
-        model += level * flare_template(t, rng.uniform(t[0], t[-1]), fwhm,
-                                        10 ** rng.uniform(-2.3, -0.7),
-                                        exptime=CADENCE_D, oversample=5)
-    err = np.sqrt(model * 120.0) / 120.0 + 0.0002 * level  # photon + systematics floor
-    flux = model + rng.normal(0, 1, t.size) * err
-    quality = np.zeros(t.size, dtype=np.int32)
-    dumps = rng.choice(t.size, size=8, replace=False)
-    quality[dumps] = 32  # reaction-wheel desaturation
-    flux[rng.choice(t.size, size=40, replace=False)] = np.nan
-    lc = lk.TessLightCurve(time=Time(t, format="btjd", scale="tdb"),
-                           flux=flux * u.electron / u.s, flux_err=err * u.electron / u.s,
-                           quality=quality)
-    lc.meta.update(TICID=100_000 + index, SECTOR=1)
-    return lc
+#: Cadences of a 27.4-day sector at 2 minutes (the generator leaves a 1-day gap).
+SECTOR_CADENCES = 19_700
 
 
 def generate(directory, n, seed=42):
+    """Write ``n`` synthetic one-sector light curves (the flare demo's generator)."""
     from astroml_affiliated.batch import write_lightcurve_fits
+    from astroml_affiliated.flares.demo import synthetic_lightcurve
 
-    rng = np.random.default_rng(seed)
     paths = []
     for i in range(n):
+        lc, _ = synthetic_lightcurve(seed=seed + i, n=SECTOR_CADENCES)
+        lc.meta.update(TICID=100_000 + i, SECTOR=1)
         path = Path(directory) / f"tic{100_000 + i}_s0001.fits"
-        write_lightcurve_fits(synthetic_tess_lightcurve(rng, i), path)
+        write_lightcurve_fits(lc, path)
         paths.append(str(path))
     return paths
 
