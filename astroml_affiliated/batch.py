@@ -49,6 +49,8 @@ STATUS_ERROR = "error"
 _FATAL = (WeightsError, DeviceError, MemoryError)
 
 _GLOB_CHARS = set("*?[")
+#: Output formats that keep units, times and metadata: runs written in them can resume.
+_RESUMABLE_FORMATS = ("ascii.ecsv", "hdf5")
 _MAX_ERROR_CHARS = 500
 
 
@@ -686,6 +688,10 @@ def run_batch(task, inputs, *, client=None, n_workers=None, output=None, resume=
             raise InputError(f"the output directory {output.parent} does not exist")
         if output.exists():
             if resume:
+                if fmt not in _RESUMABLE_FORMATS:
+                    raise InputError(
+                        f"cannot resume from {output}: {fmt} files do not keep the column "
+                        "types and metadata a resumed run needs; use .ecsv (or .hdf5)")
                 previous = _read_previous(output, fmt, task, options)
             elif not overwrite:
                 raise InputError(f"{output} exists: resume the run (--resume / "

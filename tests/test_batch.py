@@ -97,6 +97,14 @@ def test_bad_arguments_are_input_errors(tmp_path, lc_dir):
         batch.find_flares_batch(_paths(lc_dir, 1), resume=True)
     with pytest.raises(InputError, match="either client or n_workers"):
         batch.find_flares_batch(_paths(lc_dir, 1), client="tcp://x:1", n_workers=1)
+    (tmp_path / "old.csv").write_text("input,status\nx,ok\n")
+    with pytest.raises(InputError, match="cannot resume.*ecsv"):
+        batch.find_flares_batch(_paths(lc_dir, 1), output=tmp_path / "old.csv", resume=True)
+    (tmp_path / "other.ecsv").write_text("# %ECSV 1.0\n# ---\n# datatype:\n"
+                                         "# - {name: a, datatype: int64}\na\n1\n")
+    with pytest.raises(InputError, match="not written by a batch run"):
+        batch.find_flares_batch(_paths(lc_dir, 1), output=tmp_path / "other.ecsv",
+                                resume=True)
 
 
 # -- atomic writes ------------------------------------------------------------------------
@@ -278,7 +286,7 @@ def test_local_cluster_gives_the_serial_table(lc_dir):
 
 @pytest.fixture(scope="module")
 def spectrum_dir(tmp_path_factory):
-    """3 Gaia-XP-like spectra and 1 file that is not a spectrum."""
+    """3 files of Gaia-XP-like spectra (spec1 holds 2) and 1 that is not a spectrum."""
     import astropy.units as u
     from astropy.nddata import StdDevUncertainty
 
@@ -288,9 +296,10 @@ def spectrum_dir(tmp_path_factory):
     rng = np.random.default_rng(3)
     for i in range(3):
         base = 1e-16 * (wave.value / 6000.0) ** (-1.5 + 0.3 * i)
-        flux = base * (1 + 0.01 * rng.normal(size=wave.size))
+        shape = (2, wave.size) if i == 1 else (wave.size,)
+        flux = base * (1 + 0.01 * rng.normal(size=shape))
         spec = cls(spectral_axis=wave, flux=flux * u.Unit("W m-2 nm-1"),
-                   uncertainty=StdDevUncertainty(0.01 * base * u.Unit("W m-2 nm-1")))
+                   uncertainty=StdDevUncertainty(0.01 * flux * u.Unit("W m-2 nm-1")))
         spec.write(d / f"spec{i}.fits", format="tabular-fits")
     (d / "spec3.fits").write_text("not a spectrum")
     return d
@@ -309,5 +318,15 @@ def test_cli_spectra_end_to_end(spectrum_dir, tmp_path, capsys):
     assert list(per_input) == [str(spectrum_dir / f"spec{i}.fits") for i in range(4)]
     assert per_input[str(spectrum_dir / "spec3.fits")] == {"error"}
     ok = table[table["status"] == "ok"]
-    assert len(ok) == 3 and np.all(ok["teff"] > 0) and ok["teff"].unit == "K"
+    assert len(ok) == 4 and np.all(ok["teff"] > 0) and ok["teff"].unit == "K"
+    assert list(ok["spectrum_index"]) == [0, 0, 1, 0]  # spec1 holds two spectra
+    assert "Traceback" not in capsys.readouterr().err
     assert table.meta["model"] == "gaiaxp-labels"
+
+
+    # a chunk's spectra go through the model in one call: same labels, same split
+    items = [(i, str(spectrum_dir / f"spec{i}.fits")) for i in range(3)]
+    joint = batch._process_chunk("spectra", items, {})
+    assert [len(r[2]) for r in joint] == [1, 2, 1]
+    teff = np.concatenate([r[2]["teff"].value for r in joint])
+    np.testing.assert_allclose(teff, ok["teff"].value, rtol=1e-4)
