@@ -5,4 +5,9 @@ inherits), ``Spectrum1D`` on 1.x."""
 HOST_MODULES = ("specutils",)
 
 #: (host module, class name, method name, "module:function")
-ADAPTORS = []
+ADAPTORS = [
+    ("specutils", "Spectrum", "estimate_parameters",
+     "astroml_affiliated.spectra:estimate_parameters"),
+    ("specutils", "Spectrum1D", "estimate_parameters",
+     "astroml_affiliated.spectra:estimate_parameters"),
+]

@@ -1,0 +1,11 @@
+"""Stellar labels (Teff, log g, [Fe/H], [alpha/M]) from spectra.
+
+``estimate_parameters(spectrum)`` is the public function (also a method of specutils
+spectra); :mod:`.core` holds the numpy work and :mod:`.models` the Keras architectures.
+Importing this package does not import TensorFlow.
+"""
+
+from ._high_level import DEFAULT_MODEL, estimate_parameters
+from .plot import plot_parameters
+
+__all__ = ["estimate_parameters", "plot_parameters", "DEFAULT_MODEL"]

@@ -1,0 +1,281 @@
+"""`estimate_parameters`: stellar labels from specutils spectra (the public function)."""
+
+import threading
+
+import numpy as np
+
+from ..errors import InputError
+from . import core
+
+__all__ = ["estimate_parameters", "DEFAULT_MODEL"]
+
+#: The model used when none is named.
+DEFAULT_MODEL = "gaiaxp-labels"
+
+_FLUX_UNIT = "W m-2 nm-1"
+_cache = {}
+_lock = threading.Lock()
+
+
+# -- input parsing ---------------------------------------------------------------------
+
+def _spectral_axis_angstrom(spectrum):
+    import astropy.units as u
+
+    axis = getattr(spectrum, "spectral_axis", None)
+    if axis is None:
+        raise InputError(f"expected a specutils Spectrum or Spectrum1D, got "
+                         f"{type(spectrum).__name__}")
+    axis = u.Quantity(axis)
+    try:
+        wave = axis.to_value(u.AA, equivalencies=u.spectral())
+    except u.UnitConversionError:
+        raise InputError(f"the spectral axis is in {axis.unit!r}, which cannot be turned "
+                         "into a wavelength; expected a wavelength, frequency, energy or "
+                         "wavenumber unit") from None
+    return np.asarray(wave, dtype=float)
+
+
+def _flux_factor(unit, wave):
+    """Per-pixel factor turning flux in ``unit`` into W m-2 nm-1, or None for a relative
+    flux (dimensionless, counts, ADU, ...), which is taken as it is."""
+    import astropy.units as u
+
+    if isinstance(unit, u.FunctionUnitBase):
+        raise InputError(f"flux in {unit!r} (magnitudes or another logarithmic unit) "
+                         "is not accepted; give a flux density, e.g. W m-2 nm-1 or Jy")
+    try:
+        return (1.0 * unit).to_value(_FLUX_UNIT, equivalencies=u.spectral_density(
+            wave * u.AA)) * np.ones_like(wave)
+    except u.UnitConversionError:
+        pass
+    kind = str(unit.physical_type)
+    if kind in ("dimensionless", "unknown") or unit.physical_type is None:
+        return None
+    raise InputError(f"flux in {unit!r} ({kind}) cannot be turned into a flux density "
+                     "per unit wavelength; expected a spectral flux density (e.g. "
+                     "W m-2 nm-1, erg s-1 cm-2 Å-1, Jy) or a relative flux "
+                     "(dimensionless, counts)")
+
+
+def _variance(spectrum, flux_shape):
+    from astropy.nddata import (InverseVariance, StdDevUncertainty,
+                                VarianceUncertainty)
+
+    unc = spectrum.uncertainty
+    if unc is None:
+        return None
+    arr = np.array(unc.array, dtype=float)  # a copy; the caller's object stays as it is
+    if arr.shape != flux_shape:
+        raise InputError(f"the uncertainty has shape {arr.shape}, the flux {flux_shape}; "
+                         "they must match")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if isinstance(unc, StdDevUncertainty):
+            var = arr ** 2
+        elif isinstance(unc, VarianceUncertainty):
+            var = arr
+        elif isinstance(unc, InverseVariance):
+            var = np.where(arr > 0, 1.0 / arr, np.nan)
+        else:
+            raise InputError(f"uncertainty of type {type(unc).__name__} is not supported; "
+                             "use StdDevUncertainty, VarianceUncertainty or "
+                             "InverseVariance")
+    return var
+
+
+def _as_arrays(spectrum):
+    """One spectrum object as (wave Å increasing, flux (n, n_pix) per wavelength,
+    variance or None, good mask)."""
+    import astropy.units as u
+
+    wave = _spectral_axis_angstrom(spectrum)
+    flux_q = u.Quantity(spectrum.flux)
+    flux = np.array(flux_q.value, dtype=float)
+    index = getattr(spectrum, "spectral_axis_index", flux.ndim - 1)
+    var = _variance(spectrum, flux.shape)
+    mask = getattr(spectrum, "mask", None)
+    mask = np.zeros(flux.shape, bool) if mask is None else np.array(mask, dtype=bool)
+    if mask.shape != flux.shape:
+        mask = np.broadcast_to(mask, flux.shape).copy()
+    if flux.ndim > 1 and index not in (-1, flux.ndim - 1):
+        flux, mask = np.moveaxis(flux, index, -1), np.moveaxis(mask, index, -1)
+        var = None if var is None else np.moveaxis(var, index, -1)
+    if flux.ndim == 0 or flux.shape[-1] != wave.size:
+        raise InputError(f"the flux has shape {flux.shape} but the spectral axis has "
+                         f"{wave.size} pixels")
+    n_pix = wave.size
+    flux = flux.reshape(-1, n_pix)
+    mask = mask.reshape(-1, n_pix)
+    var = None if var is None else var.reshape(-1, n_pix)
+    factor = _flux_factor(flux_q.unit, wave)
+    if factor is not None:
+        flux = flux * factor
+        var = None if var is None else var * factor ** 2
+    order = np.argsort(wave)
+    wave, flux, mask = wave[order], flux[:, order], mask[:, order]
+    var = None if var is None else var[:, order]
+    good = ~mask & np.isfinite(flux)
+    if var is not None:
+        good &= np.isfinite(var) & (var > 0)
+    return wave, flux, var, good
+
+
+def _prepare(spectra, const, min_good_fraction):
+    """Resample, normalise and impute; returns model features and per-spectrum info."""
+    grid = const["wavelength"]
+    edges = core.bin_edges(grid)
+    fluxes, errs, goods = [], [], []
+    for k, spec in enumerate(spectra):
+        wave, flux, var, good = _as_arrays(spec)
+        if wave.size < 2:
+            raise InputError(f"spectrum {k}: the spectral axis has {wave.size} pixel(s)")
+        in_edges = core.bin_edges(wave)
+        if in_edges[0] > grid[0] or in_edges[-1] < grid[-1]:
+            raise InputError(
+                f"spectrum {k} covers {in_edges[0]:.0f}-{in_edges[-1]:.0f} Å but the "
+                f"model needs {edges[0]:.0f}-{edges[-1]:.0f} Å (the Gaia XP range); "
+                "partial coverage is refused")
+        if not good.any(axis=1).all():
+            raise InputError(f"spectrum {k}: no good pixels (all masked, NaN or with "
+                             "non-positive variance)")
+        f, v, g = core.resample(wave, flux, var, good, grid)
+        fluxes.append(f)
+        errs.append(None if v is None else np.sqrt(v))
+        goods.append(g)
+    flux = np.concatenate(fluxes)
+    good = np.concatenate(goods)
+    err = np.concatenate([e if e is not None else np.full_like(f, np.nan)
+                          for e, f in zip(errs, fluxes)])
+    frac = good.mean(axis=1)
+    low = frac < min_good_fraction
+    if low.any():
+        i = int(np.flatnonzero(low)[0])
+        raise InputError(
+            f"spectrum {i} has good data in only {frac[i]:.0%} of the model's 343 pixels "
+            f"(3360-10200 Å); at least {min_good_fraction:.0%} are needed (see "
+            "min_good_fraction). Masked or NaN pixels and gaps count as bad.")
+    flux, err_n, _ = core.normalise(flux, err, good)
+    flux, scale = core.impute(flux, good, const)
+    err_n = np.where(good, err_n / scale[:, None], np.nan)
+    # spectra without uncertainties (all-NaN rows) get the training spectra's typical S/N
+    x = core.features(flux, err_n, const)
+    return x, core.standardise(flux, const), 1.0 - frac
+
+
+# -- model ----------------------------------------------------------------------------------
+
+def _load(model, device):
+    from ..weights import get_entry, load_models
+    from .models import stack_ensemble
+
+    members, info = load_models(model, device=device)
+    key = (model, info["version"], tuple(info["sha256"]), info["device"])
+    with _lock:
+        if key not in _cache:
+            entry = get_entry(model)
+            npz = [p for p in info["paths"] if p.name == entry["input"]["constants"]][0]
+            with np.load(npz) as data:
+                const = {k: data[k] for k in data.files}
+            from ..device import device_scope
+            with device_scope(device):
+                ens = stack_ensemble(members)
+            _cache[key] = (ens, const)
+    ens, const = _cache[key]
+    return ens, const, info
+
+
+def _predict(ens, x, device, batch_size):
+    from ..device import device_scope
+
+    out = []
+    with device_scope(device) as label:
+        for start in range(0, len(x), batch_size):
+            out.append(np.asarray(ens(x[start:start + batch_size], training=False)))
+    return np.concatenate(out), label
+
+
+def estimate_parameters(spectrum, *, model=DEFAULT_MODEL, device=None,
+                        min_good_fraction=0.8, batch_size=16384):
+    """Estimate Teff, log g, [Fe/H] and [alpha/M] of stars from their spectra.
+
+    The spectrum is resampled (flux-conserving) onto the model's grid, normalised by
+    its median flux, masked or missing pixels are filled from a principal-component
+    reconstruction, and a deep ensemble of neural networks predicts each label with
+    a calibrated Gaussian uncertainty and an out-of-domain score.
+
+    Parameters
+    ----------
+    spectrum : `specutils.Spectrum`, `specutils.Spectrum1D` or list of them
+        The spectra. The spectral axis may be in any wavelength, frequency, energy or
+        wavenumber unit and must cover the model's range (3360-10200 Å for the default
+        Gaia XP model): partial coverage is refused with `InputError`. The flux may be a
+        spectral flux density in any unit (per wavelength or per frequency, e.g.
+        ``W m-2 nm-1`` or ``Jy``; converted to per-wavelength) or a relative flux
+        (dimensionless, counts; taken as flux per unit wavelength, like Gaia XP sampled
+        spectra). A 2-D flux (spectra along the first axis) gives one row per spectrum.
+        ``mask`` (True = bad) and ``uncertainty`` (`~astropy.nddata.StdDevUncertainty`,
+        `~astropy.nddata.VarianceUncertainty` or `~astropy.nddata.InverseVariance`) are
+        honoured; the uncertainty sets the signal-to-noise the model sees (without one,
+        the typical S/N of the training spectra is assumed). The spectrum is not
+        modified.
+    model : str, optional
+        Name of the model in the weights registry. Default ``'gaiaxp-labels'``.
+    device : {None, 'cpu', 'gpu', 'gpu:N'}, optional
+        Where to run the networks; None picks a GPU if there is one.
+    min_good_fraction : float, optional
+        Least fraction of the model's pixels that must have good data (default 0.8);
+        below it `InputError` is raised.
+    batch_size : int, optional
+        Spectra per network call.
+
+    Returns
+    -------
+    `~astropy.table.QTable`
+        One row per spectrum: ``teff`` [K], ``logg`` [dex], ``fe_h`` [dex], ``alpha_m``
+        [dex], each with ``<label>_err`` (1-sigma, calibrated on validation stars),
+        ``ood_score`` (> 1: outside the training domain) and ``ood_flag``, and
+        ``masked_fraction`` (fraction of the model's pixels that were filled in).
+        ``meta`` holds ``model``, ``version``, ``sha256``, ``device`` and ``n_members``.
+
+    Raises
+    ------
+    InputError
+        Not a spectrum, spectral axis or flux in an unusable unit, too little coverage,
+        or too few good pixels.
+
+    Examples
+    --------
+    >>> import numpy as np, astropy.units as u
+    >>> from specutils import Spectrum1D
+    >>> from astroml_affiliated.spectra import estimate_parameters
+    >>> wave = np.arange(3360.0, 10201.0, 20.0) * u.AA
+    >>> flux = (1 + 0 * wave.value) * u.Unit("W m-2 nm-1") * 1e-16
+    >>> t = estimate_parameters(Spectrum1D(spectral_axis=wave, flux=flux))
+    >>> t.colnames[:4]
+    ['teff', 'teff_err', 'logg', 'logg_err']
+    """
+    import astropy.units as u
+    from astropy.table import QTable
+
+    spectra = list(spectrum) if isinstance(spectrum, (list, tuple)) else [spectrum]
+    if not spectra:
+        raise InputError("no spectra given (an empty list)")
+    if not 0 < float(min_good_fraction) <= 1:
+        raise InputError(f"min_good_fraction must be in (0, 1], not {min_good_fraction!r}")
+    ens, const, info = _load(model, device)
+    x, xs, masked = _prepare(spectra, const, float(min_good_fraction))
+    out, label = _predict(ens, x, device, int(batch_size))
+    mean, sigma, spread = core.combine_ensemble(out, const)
+    parts = core.ood_parts(xs, spread, const)
+    score = core.ood_score(parts, const)
+    table = QTable()
+    units = {"teff": u.K, "logg": u.dex, "fe_h": u.dex, "alpha_m": u.dex}
+    for i, name in enumerate(core.LABELS):
+        table[name] = mean[:, i] * units[name]
+        table[name + "_err"] = sigma[:, i] * units[name]
+    table["ood_score"] = score
+    table["ood_flag"] = score > 1
+    table["masked_fraction"] = masked
+    table.meta.update(model=info["model"], version=info["version"],
+                      sha256=info["sha256"], device=label, n_members=out.shape[1])
+    return table

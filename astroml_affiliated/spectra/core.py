@@ -1,0 +1,199 @@
+"""Numerical core of the spectrum models: plain numpy arrays in, plain arrays out.
+
+Nothing here knows about specutils or astropy units; :mod:`._high_level` turns a spectrum
+into the arrays used here (wavelength in Å, flux per unit wavelength, variance, mask).
+"""
+
+import numpy as np
+
+from ..errors import InputError
+
+__all__ = ["xp_grid", "bin_edges", "resample_matrix", "resample", "normalise",
+           "features", "impute", "ood_score", "ood_parts", "pca_scores", "combine_ensemble", "LABELS"]
+
+#: Label names, in the order of the model's outputs.
+LABELS = ("teff", "logg", "fe_h", "alpha_m")
+
+
+def xp_grid():
+    """Wavelengths (Å) of the 343 Gaia XP sampled-spectrum pixels: 3360-10200 Å by 20 Å."""
+    return np.arange(336.0, 1022.0, 2.0) * 10.0
+
+
+def bin_edges(centres):
+    """Pixel edges (len n+1) of increasing pixel centres: midpoints, ends mirrored."""
+    c = np.asarray(centres, dtype=float)
+    mid = 0.5 * (c[1:] + c[:-1])
+    return np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
+
+
+def resample_matrix(in_wave, out_wave):
+    """Overlap lengths ``W[j, i]`` (Å) of input pixel ``i`` with output pixel ``j``."""
+    ein, eout = bin_edges(in_wave), bin_edges(out_wave)
+    lo = np.maximum(eout[:-1, None], ein[None, :-1])
+    hi = np.minimum(eout[1:, None], ein[None, 1:])
+    return np.clip(hi - lo, 0.0, None)
+
+
+def resample(in_wave, flux, var, good, out_wave, min_fraction=0.5):
+    """Flux-conserving resampling of many spectra on one wavelength axis.
+
+    Each output pixel gets the mean flux density over the good input pixels it
+    overlaps, weighted by overlap length (so the integral of the flux is conserved);
+    the variance is propagated.
+
+    Parameters
+    ----------
+    in_wave : ndarray, shape (n_in,)
+        Increasing input pixel centres (Å).
+    flux, var : ndarray, shape (n_spec, n_in)
+        Flux density per unit wavelength and its variance (``var`` may be None).
+    good : ndarray of bool, shape (n_spec, n_in)
+        Pixels to use.
+    out_wave : ndarray, shape (n_out,)
+        Output pixel centres (Å).
+    min_fraction : float
+        An output pixel is good if good input pixels cover at least this fraction of it.
+
+    Returns
+    -------
+    flux_out, var_out : ndarray, shape (n_spec, n_out)
+        ``var_out`` is None if ``var`` is None.
+    good_out : ndarray of bool, shape (n_spec, n_out)
+    """
+    W = resample_matrix(in_wave, out_wave)  # (n_out, n_in)
+    width = np.diff(bin_edges(out_wave))
+    g = good.astype(float)
+    f = np.where(good, flux, 0.0)
+    cover = g @ W.T  # (n_spec, n_out), length covered by good pixels
+    with np.errstate(invalid="ignore", divide="ignore"):
+        flux_out = (f @ W.T) / cover
+        var_out = None
+        if var is not None:
+            v = np.where(good, var, 0.0)
+            var_out = (v @ (W.T ** 2)) / cover ** 2
+    good_out = cover >= min_fraction * width[None, :]
+    flux_out = np.where(good_out, flux_out, np.nan)
+    if var_out is not None:
+        var_out = np.where(good_out, var_out, np.nan)
+    return flux_out, var_out, good_out
+
+
+def normalise(flux, err, good):
+    """Divide each spectrum (and its errors) by its median over good pixels."""
+    if good.all():
+        med = np.median(flux, axis=1)
+    else:
+        with np.errstate(all="ignore"):
+            med = np.nanmedian(np.where(good, flux, np.nan), axis=1)
+    bad = ~np.isfinite(med) | (med <= 0)
+    if bad.any():
+        raise InputError(
+            f"spectrum {int(np.flatnonzero(bad)[0])}: the median flux over good pixels is "
+            f"{med[bad][0]!r}; a positive flux density is expected")
+    return flux / med[:, None], (None if err is None else err / med[:, None]), med
+
+
+def pca_scores(xs, good, const):
+    """Least-squares PCA coefficients of standardised spectra from their good pixels."""
+    comps = const["pca_components"]  # (k, n_pix)
+    scores = np.empty((xs.shape[0], comps.shape[0]))
+    for i, (x, g) in enumerate(zip(xs, good)):
+        if g.all():
+            scores[i] = comps @ (x - const["pca_mean"])
+        else:
+            A = comps[:, g].T
+            scores[i] = np.linalg.lstsq(A, x[g] - const["pca_mean"][g], rcond=None)[0]
+    return scores
+
+
+def impute(flux, good, const, n_iter=3):
+    """Fill bad pixels of normalised spectra with their PCA reconstruction.
+
+    Returns the filled, re-normalised flux and the normalisation factors applied.
+    """
+    flux = flux.copy()
+    if good.all():
+        return flux, np.ones(len(flux))
+    scale_total = np.ones(len(flux))
+    for _ in range(n_iter):
+        xs = standardise(np.where(good, flux, const["flux_median"]), const)
+        scores = pca_scores(xs, good, const)
+        recon = const["pca_mean"] + scores @ const["pca_components"]
+        filled = recon * const["flux_scale"] + const["flux_median"]
+        flux = np.where(good, flux, filled)
+        med = np.median(flux, axis=1)
+        flux /= med[:, None]
+        scale_total *= med
+    return flux, scale_total
+
+
+def standardise(flux, const):
+    """Per-pixel robust standardisation of median-normalised flux."""
+    return (flux - const["flux_median"]) / const["flux_scale"]
+
+
+def log_snr(flux, err, const):
+    """log10 of the median per-pixel S/N; the training median where errors are unknown."""
+    if err is None:
+        return np.full(len(flux), float(const["log_snr_default"]))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        snr = np.nanmedian(np.abs(flux) / err, axis=1)
+    out = np.log10(np.clip(snr, 1e-3, 1e6))
+    return np.where(np.isfinite(out), out, float(const["log_snr_default"]))
+
+
+def features(flux, err, const):
+    """Model input, float32: the standardised flux rotated onto its principal
+    components and whitened, then the standardised log10 S/N."""
+    xs = (standardise(flux, const) - const["pca_mean"]) @ const["whiten"]
+    ls = (log_snr(flux, err, const) - const["log_snr_mean"]) / const["log_snr_std"]
+    return np.concatenate([xs, ls[:, None]], axis=1).astype(np.float32)
+
+
+def ood_parts(xs, spread, const):
+    """Raw out-of-domain statistics: PCA Mahalanobis distance, reconstruction residual
+    and ensemble disagreement (each a 1-D array)."""
+    scores = (xs - const["pca_mean"]) @ const["pca_components"].T
+    maha = np.sqrt(np.mean(scores ** 2 / const["pca_var"], axis=1))
+    recon = const["pca_mean"] + scores @ const["pca_components"]
+    resid = np.sqrt(np.mean((xs - recon) ** 2, axis=1))
+    dis = np.sqrt(np.mean(spread ** 2, axis=1))
+    return np.stack([maha, resid, dis], axis=1)
+
+
+def ood_score(parts, const):
+    """Out-of-domain score: the largest of the statistics over its validation 99.5th
+    percentile (> 1 means outside the training domain)."""
+    return (parts / const["ood_thresholds"]).max(axis=1)
+
+
+def combine_ensemble(out, const):
+    """Mixture of the members' Gaussians, in physical label units.
+
+    Parameters
+    ----------
+    out : ndarray, shape (n_spec, n_members, 2 * n_labels)
+        Standardised means and log variances of each member.
+
+    Returns
+    -------
+    mean, sigma, spread : ndarray, shape (n_spec, n_labels)
+        Label (Teff in K), its calibrated 1-sigma uncertainty, and the members'
+        disagreement (standard deviation of their means, standardised units).
+    """
+    n = out.shape[2] // 2
+    mu, logvar = out[:, :, :n].astype(float), out[:, :, n:].astype(float)
+    var = np.exp(np.clip(logvar, -20, 10))
+    mean = mu.mean(axis=1)
+    spread = mu.std(axis=1)
+    total = var.mean(axis=1) + spread ** 2
+    sigma = np.sqrt(total) * const["calibration"][None, :]
+    ymean, ystd = const["label_mean"], const["label_std"]
+    m = mean * ystd + ymean
+    s = sigma * ystd
+    # label 0 is log10 Teff: report Teff in K, its sigma by the delta method
+    teff = 10 ** m[:, 0]
+    s[:, 0] = teff * np.log(10) * s[:, 0]
+    m[:, 0] = teff
+    return m, s, spread

