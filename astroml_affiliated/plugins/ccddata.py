@@ -8,4 +8,11 @@ already and is never shadowed.
 HOST_MODULES = ("astropy.nddata",)
 
 #: (host module, class name, method name, "module:function")
-ADAPTORS = []
+ADAPTORS = [
+    ("astropy.nddata", "CCDData", "difference",
+     "astroml_affiliated.imagediff:difference"),
+    ("astropy.nddata", "CCDData", "find_transients",
+     "astroml_affiliated.imagediff:find_transients"),
+    ("astropy.nddata", "CCDData", "plot_difference",
+     "astroml_affiliated.imagediff:plot_difference"),
+]

@@ -1,0 +1,649 @@
+"""Benchmark: the image-differencing network against sfft, naive PSF-matched subtraction
+and ZOGY (properimage), on real frames never used in training.
+
+    python benchmarks/imagediff_vs_peers.py DATA_DIR [--realisations 3] [--per-frame 15]
+
+``DATA_DIR`` is the shared data folder (``images/decam_pairs``, ``images/singles``).
+
+Pairs (none of these frames was read by training; the UKIDSS frame is the validation
+frame, which was not used for any choice either):
+
+* DECam i band: science ``DEC-OBS04a`` / reference ``DEC-OBS18a`` and ``04b`` / ``18b``
+  (real pairs, one pixel grid to < 1 px, science FWHM ~5 px, reference ~4 px);
+* UKIDSS K band (``singles/ukidss_astroquery_testdata.fits``): the frame itself is the
+  reference; the science is that frame broadened by a Gaussian (FWHM 3 px) plus as much
+  new Gaussian noise again as the frame's sky noise (a synthetic reference pair).
+
+Each realisation injects ``--per-frame`` point sources into the science frame with its
+own empirical PSF (the median of its bright isolated stars) at random positions (>= 20
+px from the edges and 15 px from each other), S/N 3-50 log-uniform, where
+S/N = flux / (sky sigma * sqrt(noise-equivalent area of the PSF)).
+
+Every method's difference goes through the same detector,
+:func:`astroml_affiliated.imagediff.find_transients` (matched-filter S/N map,
+``detect_sources``, aperture flux of radius 2 FWHM); for the classical methods the
+per-pixel uncertainty is the robust (percentile) noise of their difference image, for
+ours the propagated uncertainty that ``difference`` returns. A detection within 2.5 px of
+an injected source recovers it; other detections are false (they include any real
+variable in the DECam pairs, the same for every method).
+
+Reported: completeness for injected S/N 5-20 and 20-50 at 5 sigma and at equal false
+detections (the lowest threshold giving <= 1 false detection per 256x256 frame), false
+detections per frame at 5 sigma, median |flux error| of recovered sources with S/N > 20,
+and wall time per 256x256 pair (median) and per 2048x2048 pair, as ratios to sfft. Ours
+includes alignment (reproject, the reference's WCS offset by a fraction of a pixel) in
+the 2048x2048 timing; sfft, naive and ZOGY get the pair already on one grid. The table is
+written into ``docs/models/imagediff-transinet-slim.rst``.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from astroml_affiliated.imagediff import core  # noqa: E402
+
+MODEL = "imagediff-transinet-slim"
+KERPOLY = 0  # constant kernel: the 256x256 frames hold only 4-20 usable stars
+THRESHOLDS = np.round(np.arange(3.0, 60.0, 0.25), 2)
+MATCH_RADIUS = 2.5
+
+
+# -- frames -------------------------------------------------------------------------------
+
+def load_pairs(data_dir):
+    from astropy.io import fits
+    from astropy.nddata import CCDData
+    from astropy.wcs import WCS
+    from scipy import ndimage
+
+    images = Path(data_dir) / "images"
+    pairs = []
+    for s, r in (("DEC-OBS04a", "DEC-OBS18a"), ("DEC-OBS04b", "DEC-OBS18b")):
+        hs = fits.open(images / "decam_pairs" / f"{s}.mini.fits")[0]
+        hr = fits.open(images / "decam_pairs" / f"{r}.mini.fits")[0]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ws, wr = WCS(hs.header), WCS(hr.header)
+        pairs.append({"name": f"DECam {s[-3:]} - {r[-3:]}",
+                      "sci": hs.data.astype(float), "ref": hr.data.astype(float),
+                      "wcs_s": ws, "wcs_r": wr,
+                      "saturation": float(min(hs.header.get("SATURATE", np.inf),
+                                              hr.header.get("SATURATE", np.inf))) * 0.9,
+                      "gain": float(hs.header.get("GAIN", 0)) or None})
+    hdu = fits.open(images / "singles" / "ukidss_astroquery_testdata.fits")[1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        w = WCS(hdu.header).celestial
+    ref = hdu.data.astype(float)
+    level, sigma = core.robust_background(ref)
+    rng = np.random.default_rng(77)
+    sci = ndimage.gaussian_filter(ref - level, 3.0 / 2.3548) + level
+    sci = sci + sigma * rng.standard_normal(sci.shape)
+    pairs.append({"name": "UKIDSS K (synthetic reference pair)", "sci": sci, "ref": ref,
+                  "wcs_s": w, "wcs_r": w, "saturation": None, "gain": None})
+    return pairs
+
+
+def empirical_psf(img, fwhm, mask=None, size=None):
+    """Median of the brightest isolated stars, each normalised and centred (sub-pixel)."""
+    from scipy import ndimage
+
+    mask = np.zeros(img.shape, bool) if mask is None else mask
+    level, sigma = core.robust_background(img, mask)
+    d = img - level
+    half = int(np.ceil(3 * fwhm)) if size is None else size // 2
+    rows, cols = core._peaks(np.where(mask, 0, d), sigma, mask, nsigma=25,
+                             box=int(4 * fwhm) | 1, border=half + 2)
+    stamps = []
+    for r, c in zip(rows, cols):
+        cut = d[r - half - 1:r + half + 2, c - half - 1:c + half + 2]
+        if mask[r - half - 1:r + half + 2, c - half - 1:c + half + 2].any():
+            continue
+        w = np.clip(cut, 0, None)
+        yy, xx = np.indices(cut.shape)
+        cy, cx = (w * yy).sum() / w.sum(), (w * xx).sum() / w.sum()
+        sh = ndimage.shift(cut, (half + 1 - cy, half + 1 - cx), order=3)[1:-1, 1:-1]
+        tot = sh.sum()
+        if tot <= 0:
+            continue
+        # isolated: no other peak above 10% of this one in the stamp
+        other = (ndimage.maximum_filter(sh, 5) == sh) & (sh > 0.3 * sh.max())
+        if other.sum() > 1:
+            continue
+        stamps.append(sh / tot)
+        if len(stamps) >= 15:
+            break
+    if len(stamps) < 3:
+        from astroml_affiliated.imagediff.demo import _render
+
+        n = 2 * half + 1
+        p = _render((n, n), [half], [half], [1.0], fwhm, beta=3.5)
+        return p / p.sum(), 0
+    p = np.clip(np.median(stamps, axis=0), 0, None)
+    return p / p.sum(), len(stamps)
+
+
+def inject(pair, psf, rng, n, snr_range=(3, 50)):
+    from scipy import ndimage
+
+    sci = pair["sci"].copy()
+    level, sigma = core.robust_background(sci, pair.get("mask"))
+    nea = 1.0 / (psf ** 2).sum()
+    ny, nx = sci.shape
+    half = psf.shape[0] // 2
+    pos = []
+    tries = 0
+    while len(pos) < n and tries < 10_000:
+        tries += 1
+        x, y = rng.uniform(20, nx - 21), rng.uniform(20, ny - 21)
+        if pair["saturation"] is not None and sci[int(y) - 3:int(y) + 4,
+                                                  int(x) - 3:int(x) + 4].max() > \
+                0.5 * pair["saturation"]:
+            continue
+        if all(np.hypot(x - p[0], y - p[1]) >= 15 for p in pos):
+            pos.append((x, y))
+    truth = []
+    for x, y in pos:
+        snr = float(np.exp(rng.uniform(np.log(snr_range[0]), np.log(snr_range[1]))))
+        flux = snr * sigma * np.sqrt(nea)
+        ix, iy = int(round(x)), int(round(y))
+        stamp = ndimage.shift(np.pad(psf, 2), (y - iy, x - ix), order=3)
+        stamp = np.clip(stamp, 0, None)
+        stamp = flux * stamp / stamp.sum()
+        h = half + 2
+        sl = (slice(iy - h, iy + h + 1), slice(ix - h, ix + h + 1))
+        if pair["gain"]:
+            stamp = stamp + np.sqrt(np.clip(stamp, 0, None) / pair["gain"]) * \
+                rng.standard_normal(stamp.shape)
+        sci[sl] += stamp
+        truth.append((x, y, flux, snr))
+    return sci, np.array(truth)
+
+
+# -- methods ------------------------------------------------------------------------------
+
+def _ccd(data, wcs, unit="adu", std=None):
+    from astropy.nddata import CCDData, StdDevUncertainty
+
+    return CCDData(data, unit=unit, wcs=wcs,
+                   uncertainty=None if std is None else StdDevUncertainty(std))
+
+
+def _robust_std_ccd(diff, wcs, fwhm, mask=None):
+    level, sigma = core.robust_background(diff, mask)
+    c = _ccd(diff - level, wcs, std=np.full(diff.shape, sigma))
+    c.mask = np.zeros(diff.shape, bool) if mask is None else mask
+    c.meta["fwhm"] = fwhm
+    return c
+
+
+def run_ours(sci, pair):
+    from astroml_affiliated.imagediff import difference
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return difference(_ccd(sci, pair["wcs_s"]), _ccd(pair["ref"], pair["wcs_r"]),
+                          device="cpu", saturation=pair["saturation"])
+
+
+def _fwhms(sci, ref, mask):
+    return (core.estimate_fwhm(sci, mask, default=4.0),
+            core.estimate_fwhm(ref, mask, default=4.0))
+
+
+def run_naive(sci, pair):
+    """Gaussian PSF matching of the sharper image, photometric scale from stars."""
+    from scipy import ndimage
+
+    ref = pair["ref"]
+    mask = np.zeros(sci.shape, bool)
+    if pair["saturation"] is not None:
+        mask = (sci >= pair["saturation"]) | (ref >= pair["saturation"])
+    ls, _ = core.robust_background(sci, mask)
+    lr, _ = core.robust_background(ref, mask)
+    s, r = sci - ls, ref - lr
+    fs, fr = _fwhms(sci, ref, mask)
+    k = np.sqrt(abs(fs ** 2 - fr ** 2)) / 2.3548
+    if fr < fs:
+        r = ndimage.gaussian_filter(r, k)
+    else:
+        s = ndimage.gaussian_filter(s, k)
+    ratio, _ = core.flux_ratio(s, r, mask, max(fs, fr))
+    d = s - (ratio or 1.0) * r
+    m = ndimage.binary_dilation(mask, iterations=int(np.ceil(fs))) if mask.any() else mask
+    return _robust_std_ccd(d, pair["wcs_s"], max(fs, fr), m)
+
+
+def run_sfft(sci, pair, tmp):
+    from astropy.io import fits
+    from sfft.CustomizedPacket import Customized_Packet
+
+    ref = pair["ref"]
+    mask = np.zeros(sci.shape, bool)
+    if pair["saturation"] is not None:
+        mask = (sci >= pair["saturation"]) | (ref >= pair["saturation"])
+    ls, _ = core.robust_background(sci, mask)
+    lr, sig_r = core.robust_background(ref, mask)
+    s, r = sci - ls, ref - lr
+    fs, fr = _fwhms(sci, ref, mask)
+    # sparse-field preparation as sfft's own: keep bright unsaturated stars, zero the rest
+    rows, cols = core._peaks(np.where(mask, 0, r), sig_r, mask, nsigma=10,
+                             box=int(2 * fr) | 1, border=8)
+    active = np.zeros(sci.shape, bool)
+    yy, xx = np.indices(sci.shape)
+    rad = 3 * max(fs, fr)
+    from scipy import ndimage
+
+    seeds = np.zeros(sci.shape, bool)
+    seeds[rows[:300], cols[:300]] = True
+    active = ndimage.binary_dilation(seeds, structure=np.hypot(
+        *np.mgrid[-int(rad):int(rad) + 1, -int(rad):int(rad) + 1]) <= rad)
+    if mask.any():
+        active &= ~ndimage.binary_dilation(mask, iterations=int(rad))
+    ms, mr = np.where(active, s, 0.0), np.where(active, r, 0.0)
+    paths = {k: os.path.join(tmp, f"{k}.fits") for k in ("ref", "sci", "mref", "msci",
+                                                         "diff")}
+    for key, arr in (("ref", r), ("sci", s), ("mref", mr), ("msci", ms)):
+        fits.writeto(paths[key], arr.astype(np.float64), overwrite=True)
+    conv = "REF" if fr <= fs else "SCI"
+    kerhw = int(np.clip(2.0 * max(fs, fr), 2, 20))
+    Customized_Packet.CP(paths["ref"], paths["sci"], paths["mref"], paths["msci"],
+                         ForceConv=conv, GKerHW=kerhw, FITS_DIFF=paths["diff"],
+                         KerPolyOrder=KERPOLY, BGPolyOrder=0, ConstPhotRatio=True,
+                         BACKEND_4SUBTRACT="Numpy", NUM_CPU_THREADS_4SUBTRACT=2,
+                         VERBOSE_LEVEL=0)
+    d = fits.getdata(paths["diff"]).astype(float)
+    m = ndimage.binary_dilation(mask, iterations=int(np.ceil(fs))) if mask.any() else mask
+    m = m.copy()
+    m[:kerhw] = m[-kerhw:] = True
+    m[:, :kerhw] = m[:, -kerhw:] = True
+    return _robust_std_ccd(d, pair["wcs_s"], max(fs, fr) if conv == "SCI" else fs, m)
+
+
+def run_zogy(sci, pair):
+    from properimage import operations, single_image
+
+    ref = pair["ref"]
+    mask = np.zeros(sci.shape, bool)
+    if pair["saturation"] is not None:
+        mask = (sci >= pair["saturation"]) | (ref >= pair["saturation"])
+    fs, fr = _fwhms(sci, ref, mask)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with single_image.SingleImage(ref, mask=mask.astype(int)) as r_img, \
+                single_image.SingleImage(sci, mask=mask.astype(int)) as s_img:
+            D, P, S, mix = operations.subtract(ref=r_img, new=s_img, smooth_psf=False,
+                                               fitted_psf=True, iterative=False,
+                                               beta=True, shift=False)
+    D = np.real(np.asarray(D, float))
+    m = np.asarray(mix, bool) if np.ndim(mix) == 2 else mask
+    # D is whitened and its flux scale is ZOGY's F_D: detection only, no flux
+    return _robust_std_ccd(D, pair["wcs_s"], fs, m)
+
+
+# -- scoring ------------------------------------------------------------------------------
+
+def score(diff, truth, fwhm):
+    """Detections at the lowest threshold with their match to the injected sources."""
+    from astroml_affiliated.imagediff import find_transients
+
+    tab = find_transients(diff, THRESHOLDS[0], fwhm=fwhm)
+    det = []
+    used = set()
+    for row in tab:
+        d = np.hypot(truth[:, 0] - row["x"], truth[:, 1] - row["y"])
+        j = int(np.argmin(d)) if len(d) else -1
+        ok = j >= 0 and d[j] <= MATCH_RADIUS and row["sign"] > 0 and j not in used
+        if ok:
+            used.add(j)
+        det.append({"snr": float(abs(row["snr"])), "match": j if ok else -1,
+                    "flux": float(row["flux"].value)})
+    return det
+
+
+def summarise(records, n_frames, n_pix_per_frame):
+    """records: list of (det list, truth array) per realisation."""
+    per256 = n_pix_per_frame / 256 ** 2
+    snr_all = np.concatenate([t[:, 3] for _, t in records])
+
+    def at(th):
+        found = []
+        fp = 0
+        ferr = []
+        for det, truth in records:
+            hit = np.zeros(len(truth), bool)
+            for d in det:
+                if d["snr"] < th:
+                    continue
+                if d["match"] >= 0:
+                    hit[d["match"]] = True
+                    if truth[d["match"], 3] > 20:
+                        ferr.append(d["flux"] / truth[d["match"], 2] - 1)
+                else:
+                    fp += 1
+            found.append(hit)
+        found = np.concatenate(found)
+        return found, fp / len(records) / per256, np.array(ferr)
+
+    out = {}
+    found, fp, ferr = at(5.0)
+    for lo, hi in ((3, 5), (5, 20), (20, 50)):
+        sel = (snr_all >= lo) & (snr_all < hi)
+        out[f"compl_{lo}_{hi}_at5"] = float(found[sel].mean()) if sel.any() else None
+    out["fp_per_frame_at5"] = fp
+    out["flux_err_med_abs"] = float(np.median(np.abs(ferr))) if len(ferr) else None
+    out["flux_bias_med"] = float(np.median(ferr)) if len(ferr) else None
+    out["n_flux"] = int(len(ferr))
+    curve = []
+    for th in THRESHOLDS:
+        f, fpr, _ = at(th)
+        sel = (snr_all >= 5) & (snr_all < 20)
+        curve.append((float(th), float(fpr), float(f[sel].mean())))
+    ok = [c for c in curve if c[1] <= 1.0]
+    best = min(ok, key=lambda c: c[0]) if ok else None
+    out["threshold_at_1fp"] = best[0] if best else None
+    out["compl_5_20_at_1fp"] = best[2] if best else None
+    out["curve"] = curve
+    out["n_injected"] = int(len(snr_all))
+    return out
+
+
+# -- the run ------------------------------------------------------------------------------
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("data_dir")
+    parser.add_argument("--realisations", type=int, default=3)
+    parser.add_argument("--per-frame", type=int, default=15)
+    parser.add_argument("--seed", type=int, default=20261125)
+    parser.add_argument("--skip-2048", action="store_true")
+    parser.add_argument("--methods", default="ours,sfft,naive,zogy")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    parser.add_argument("--card", default=str(ROOT / "docs" / "models" / f"{MODEL}.rst"))
+    args = parser.parse_args(argv)
+    methods = args.methods.split(",")
+    available = {}
+    for m in methods:
+        try:
+            if m == "sfft":
+                import sfft.CustomizedPacket  # noqa: F401
+            if m == "zogy":
+                import properimage.operations  # noqa: F401
+            available[m] = None
+        except Exception as exc:  # noqa: BLE001
+            available[m] = f"not installed: {exc}"
+    rng = np.random.default_rng(args.seed)
+    pairs = load_pairs(args.data_dir)
+    tmp = tempfile.mkdtemp(prefix="imagediff_bench_")
+    records = {m: [] for m in methods}
+    times = {m: [] for m in methods}
+    errors = {m: [] for m in methods}
+    frames = []
+    for pair in pairs:
+        mask = None
+        if pair["saturation"] is not None:
+            mask = pair["sci"] >= pair["saturation"]
+        fs = core.estimate_fwhm(pair["sci"], mask, default=4.0)
+        psf, n_psf = empirical_psf(pair["sci"], fs, mask)
+        frames.append({"name": pair["name"], "fwhm_sci": round(fs, 2), "psf_stars": n_psf})
+        print(pair["name"], "science FWHM", round(fs, 2), "PSF from", n_psf, "stars",
+              flush=True)
+        for k in range(args.realisations):
+            sci, truth = inject(pair, psf, rng, args.per_frame)
+            for m in methods:
+                if available[m]:
+                    continue
+                t0 = time.perf_counter()
+                try:
+                    if m == "ours":
+                        diff = run_ours(sci, pair)
+                    elif m == "sfft":
+                        diff = run_sfft(sci, pair, tmp)
+                    elif m == "naive":
+                        diff = run_naive(sci, pair)
+                    else:
+                        diff = run_zogy(sci, pair)
+                except Exception as exc:  # noqa: BLE001
+                    errors[m].append(f"{pair['name']}: {type(exc).__name__}: {exc}")
+                    print(m, "failed:", exc, flush=True)
+                    continue
+                dt = time.perf_counter() - t0
+                if k > 0 or pair is not pairs[0]:  # the first call compiles / loads
+                    times[m].append(dt)
+                det = score(diff, truth, diff.meta.get("fwhm", fs))
+                records[m].append((det, truth))
+                print(f"  {m:6s} realisation {k}: {dt:6.2f}s, "
+                      f"{sum(d['match'] >= 0 and d['snr'] >= 5 for d in det)}/{len(truth)}"
+                      f" found, {sum(d['match'] < 0 and d['snr'] >= 5 for d in det)} false"
+                      " at 5 sigma", flush=True)
+
+    results = {"date": datetime.date.today().isoformat(), "frames": frames,
+               "realisations": args.realisations, "per_frame": args.per_frame,
+               "methods": {}}
+    n_pix = 256 * 256  # DECam frames are 256x256, UKIDSS 300x300 (normalised below)
+    for m in methods:
+        if available[m]:
+            results["methods"][m] = {"error": available[m]}
+            continue
+        if not records[m]:
+            results["methods"][m] = {"error": "; ".join(errors[m][:2])}
+            continue
+        s = summarise(records[m], len(records[m]), n_pix)
+        s["seconds_256"] = float(np.median(times[m])) if times[m] else None
+        s["errors"] = errors[m]
+        results["methods"][m] = s
+
+    if not args.skip_2048:
+        results["seconds_2048"] = time_2048(methods, available, tmp)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "imagediff_vs_peers.json", "w") as fh:
+        json.dump(results, fh, indent=1)
+    write_card(results, args.card)
+    print(json.dumps({m: {k: v for k, v in r.items() if k != "curve"}
+                      for m, r in results["methods"].items()}, indent=1))
+    print("2048:", results.get("seconds_2048"))
+
+
+def time_2048(methods, available, tmp):
+    from astroml_affiliated.imagediff.demo import synthetic_pair
+
+    sci, ref, _ = synthetic_pair(shape=(2048, 2048), seed=5, n_stars=3000,
+                                 ref_pixel_offset=(0.37, -0.21))
+    sci0, ref0, _ = synthetic_pair(shape=(2048, 2048), seed=5, n_stars=3000)
+    pair_offset = {"sci": sci.data, "ref": ref.data, "wcs_s": sci.wcs, "wcs_r": ref.wcs,
+                   "saturation": None, "gain": None}
+    pair_grid = {"sci": sci0.data, "ref": ref0.data, "wcs_s": sci0.wcs,
+                 "wcs_r": sci0.wcs, "saturation": None, "gain": None}
+    out = {}
+    for m in methods:
+        if available[m]:
+            continue
+        t0 = time.perf_counter()
+        try:
+            if m == "ours":
+                run_ours(pair_offset["sci"], pair_offset)
+            elif m == "sfft":
+                run_sfft(pair_grid["sci"], pair_grid, tmp)
+            elif m == "naive":
+                run_naive(pair_grid["sci"], pair_grid)
+            else:
+                run_zogy(pair_grid["sci"], pair_grid)
+            out[m] = time.perf_counter() - t0
+        except Exception as exc:  # noqa: BLE001
+            out[m] = f"failed: {type(exc).__name__}: {exc}"
+        print("2048", m, out[m], flush=True)
+    return out
+
+
+def _fmt(v, pct=False, nd=2):
+    if v is None:
+        return "n/a"
+    if isinstance(v, str):
+        return v
+    return f"{100 * v:.0f}%" if pct else f"{v:.{nd}f}"
+
+
+def write_card(results, card_path):
+    from astroml_affiliated.weights import get_entry
+
+    entry = get_entry(MODEL)
+    names = {"ours": "this project", "sfft": "sfft (Numpy backend)",
+             "naive": "naive PSF-matched", "zogy": "ZOGY (properimage)"}
+    res = results["methods"]
+    sf = res.get("sfft", {})
+    s2048 = results.get("seconds_2048", {})
+    rows = []
+    for m, r in res.items():
+        if "error" in r:
+            rows.append(f"   * - {names.get(m, m)}\n     - {r['error']}" +
+                        "\n     -" * 8)
+            continue
+        t = r.get("seconds_256")
+        ratio256 = t / sf["seconds_256"] if t and sf.get("seconds_256") else None
+        t2 = s2048.get(m)
+        ratio2048 = (t2 / s2048["sfft"] if isinstance(t2, float)
+                     and isinstance(s2048.get("sfft"), float) else None)
+        flux = ("n/a (D not flux-calibrated)" if m == "zogy" else
+                f"{_fmt(r['flux_err_med_abs'], pct=True)} (bias "
+                f"{_fmt(r['flux_bias_med'], pct=True)}, n={r['n_flux']})")
+        rows.append("\n".join([
+            f"   * - {names.get(m, m)}",
+            f"     - {_fmt(r['compl_5_20_at5'], pct=True)}",
+            f"     - {_fmt(r['compl_20_50_at5'], pct=True)}",
+            f"     - {_fmt(r['fp_per_frame_at5'])}",
+            f"     - {_fmt(r['compl_5_20_at_1fp'], pct=True)} "
+            f"(at {_fmt(r['threshold_at_1fp'])} sigma)",
+            f"     - {flux}",
+            f"     - {_fmt(t)} s ({_fmt(ratio256)}x)",
+            f"     - {_fmt(t2) if isinstance(t2, float) else _fmt(t2)} s "
+            f"({_fmt(ratio2048)}x)" if t2 is not None else "     - n/a"]))
+    n_inj = next((r["n_injected"] for r in res.values() if "n_injected" in r), 0)
+    frames = "; ".join(f"{f['name']} (science FWHM {f['fwhm_sci']} px, PSF from "
+                       f"{f['psf_stars']} stars)" for f in results["frames"])
+    table = f"""\
+.. benchmark-start
+
+Benchmark (``benchmarks/imagediff_vs_peers.py``, run {results['date']}): {n_inj}
+point sources injected ({results['per_frame']} per frame, {results['realisations']}
+realisations per pair, S/N 3-50) into the science frames of {frames}. None of these frames
+was used in training. Completeness is the fraction of injected sources recovered within
+{MATCH_RADIUS} px; "false" counts every other detection (either sign) per 256x256 frame;
+the flux error is the median of \\|measured/injected - 1\\| over sources of S/N > 20
+recovered at 5 sigma (aperture of radius 2 FWHM on the difference). Times are wall-clock
+seconds on 2 shared CPU cores (other jobs were running), ratio to sfft in brackets; ours
+includes alignment (reproject) at 2048x2048, the others get the pair on one grid.
+
+.. list-table::
+   :header-rows: 1
+   :widths: 16 10 10 10 14 16 12 12
+
+   * - method
+     - complete S/N 5-20 at 5 sigma
+     - complete S/N 20-50 at 5 sigma
+     - false per frame at 5 sigma
+     - complete S/N 5-20 at 1 false per frame
+     - flux error S/N > 20
+     - 256x256 pair
+     - 2048x2048 pair
+{chr(10).join(rows)}
+
+.. benchmark-end
+"""
+    tr = entry["training"]
+    val = tr.get("validation", {})
+    card = f"""\
+####################################
+Model card: imagediff-transinet-slim
+####################################
+
+:Model: ``{MODEL}`` version {entry['version']} (weights registry
+    ``weights/registry.json``, one file of
+    {entry['files'][0]['size'] / 1e6:.1f} MB)
+:Date: 2026-11-25
+:Task: image differencing: from a science and a reference image of the same field, the
+    image of what changed (transients, variables, fading sources) in the science image's
+    flux units; used by :func:`astroml_affiliated.imagediff.difference`.
+:Architecture: ``astroml_affiliated.imagediff.models:build_transinet_slim`` (base
+    {entry['architecture_kwargs']['base']}): a TransiNet-style (Sedaghat & Mahabal 2018)
+    fully convolutional encoder-decoder, two input channels (science, reference), two
+    3x3 convolutions per scale, three stride-2 down-samplings, a dilated bottleneck,
+    transposed-convolution decoder with skip connections, predictions at full, 1/2 and
+    1/4 resolution (multi-scale L1 supervision), LeakyReLU 0.1;
+    {tr['parameters']:,} parameters (TransiNet: 155 M).
+:Input: science and reference on one pixel grid, each minus its median sky, divided by
+    the science's sky noise; the reference multiplied by the photometric scale measured
+    on stars. The output is multiplied back by the sky noise, so it is flux per pixel
+    in the science's unit.
+
+Training data
+=============
+
+* Real frames used for training: {', '.join(tr['train_frames'])}.
+* Held out whole for validation: {', '.join(tr['validation_frames'])}.
+  Not used at all: {tr['not_used']}.
+* Pairs generated on the fly (64x64 patches): each scene (a real frame's crop, or a
+  synthetic field of stars and exponential-disc galaxies, up to ~400 stars in 112x112 px)
+  is convolved with independent random PSF kernels (elliptical Gaussian or Moffat, total
+  FWHM 2.5-7 px science, 2-6.5 px reference); the reference scene is shifted (70%
+  sub-pixel, 30% up to 3 px), rotated (sigma 0.3 deg) and scaled (sigma 0.4%) and given
+  a photometric scale of 0.5-2; each image gets its own sky (50-2000 e-), gradient, read
+  noise (3-10 e-) and Poisson noise (Gaussian approximation; the reference 0.3-1.2 times
+  as noisy); cosmic rays (35% of science, 25% of references); saturated stars (15%,
+  clipped, loss weight 0 there); 0-3 transients at S/N 2-150: new (55%), fading (25%,
+  only in the reference), variable with a counterpart (20%), half of them on galaxies in
+  synthetic scenes; 30% of pairs have none.
+* Target: the science-minus-reference flux of the varying sources in the science PSF,
+  noise-free. Loss: weighted L1 on the three outputs (weights 1, 0.5, 0.25). Adam, learning
+  rate 1e-3 with cosine decay, gradient clipping 1, batch {tr['batch']},
+  {tr['epochs']} epochs of 1,024 fresh pairs ({tr['pairs_seen']:,} pairs),
+  {tr['train_seconds'] / 60:.1f} min on 2 shared CPU cores, seed {tr['seed']}.
+  Command: ``{tr['command']}``.
+
+Held-out results
+================
+
+Validation ({val.get('n_pairs')} pairs generated from the held-out UKIDSS frame, no
+synthetic scenes; per-pixel L1 in units of the science sky noise, lower is better):
+network {_fmt(val.get('l1_sigma'), nd=3)}, naive subtraction (no PSF matching)
+{_fmt(val.get('l1_naive_subtraction_sigma'), nd=3)}, predicting zero
+{_fmt(val.get('l1_zero_prediction_sigma'), nd=3)}. Flux of the {val.get('n_bright_transients')}
+validation transients brighter than about 20 sigma (sum over pixels where the true
+transient image exceeds 1 sigma), predicted/true: median
+{_fmt(val.get('flux_ratio_median'), nd=3)}, scatter (1.4826 MAD)
+{_fmt(val.get('flux_ratio_mad'), nd=3)}.
+
+{table}
+Limits
+======
+
+* Trained on three real frames and synthetic scenes only, at patch scale (64x64 px); the
+  PSF FWHM range seen in training is 2-7 px (science) and the network's receptive field
+  is about 60 px: very large PSFs, strong PSF variation within a 256 px tile and
+  misalignments beyond ~3 px (after WCS alignment) are outside what it learnt.
+* The reference's photometric scale is measured by a simple aperture-ratio estimator
+  (at least 5 stars at 30 sigma); without it the scale is assumed to be 1 (with a
+  warning) unless ``flux_scale=`` is given.
+* The uncertainty of the difference is propagated from the inputs' noise (the network's
+  output is smoother than that, so the per-pixel uncertainty is conservative); the
+  real/bogus score is a PSF-correlation heuristic, not a trained classifier.
+* Saturated cores must be given through ``saturation=`` or the inputs' masks.
+"""
+    Path(card_path).parent.mkdir(parents=True, exist_ok=True)
+    Path(card_path).write_text(card)
+    print("wrote", card_path)
+
+
+if __name__ == "__main__":
+    main()
