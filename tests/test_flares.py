@@ -64,6 +64,7 @@ def write_spoc_like(path, lc, tic=123456789, sector=7):
     prim = fits.PrimaryHDU()
     prim.header["TELESCOP"] = "TESS"
     prim.header["CREATOR"] = "astroml_affiliated test LightCurve"
+    prim.header["ORIGIN"] = "astroml_affiliated tests (synthetic)"
     prim.header["OBJECT"] = f"TIC {tic}"
     prim.header["TICID"] = tic
     prim.header["SECTOR"] = sector
