@@ -404,25 +404,34 @@ def _process_chunk(task_name, items, options):
 
 
 def _run_chunk(task_name, items, labels, options):
-    """`_process_chunk`, then one table of the chunk's rows (done on the worker).
+    """`_process_chunk`, then the chunk's rows as tables (done on the worker).
 
-    Returns ``(table, statuses, meta)``: the rows of every input of the chunk with
-    ``input``, ``status``, ``error`` and an ``_index`` column (the input's position);
-    ``{index: status}``; and the model meta common to the chunk's results (None if
-    the chunk has no result rows).
+    Returns ``(parts, statuses, meta)``: ``parts`` is a list of at most two tables,
+    the result rows of the chunk's inputs and the status rows of its ``empty`` and
+    ``error`` inputs, each with ``input``, ``status``, ``error`` and ``_index`` (the
+    input's position) columns. They are kept apart so that no table that travels
+    between processes has masked values (astropy cannot unpickle a masked `Time`).
+    ``statuses`` is ``{index: status}``; ``meta`` the model meta common to the chunk's
+    results (None if it has none).
     """
     results = _process_chunk(task_name, items, options)
-    pieces, statuses, ok_tables = [], {}, []
+    ok_pieces, status_pieces, statuses, ok_tables = [], [], {}, []
     for (index, status, table, err, extra), label in zip(results, labels):
         statuses[index] = status
         piece = _status_table(label, status, err, table, extra)
         piece["_index"] = np.full(len(piece), index, dtype=np.int64)
-        pieces.append(piece)
         if table is not None and len(table):
+            ok_pieces.append(piece)
             ok_tables.append(table)
-    table = _stack(pieces)
-    table.meta = {}
-    return table, statuses, (_common_meta(ok_tables) if ok_tables else None)
+        else:
+            status_pieces.append(piece)
+    parts = []
+    for pieces in (ok_pieces, status_pieces):
+        if pieces:
+            part = _stack(pieces)
+            part.meta = {}
+            parts.append(part)
+    return parts, statuses, (_common_meta(ok_tables) if ok_tables else None)
 
 
 # -- assembling the table -------------------------------------------------------------------
@@ -756,9 +765,9 @@ def run_batch(task, inputs, *, client=None, n_workers=None, output=None, resume=
             state["last_write"] = time.monotonic()
 
     def collect(chunk_result):
-        table, chunk_statuses, meta = chunk_result
+        parts, chunk_statuses, meta = chunk_result
         statuses.update(chunk_statuses)
-        blocks.append(table)
+        blocks.extend(parts)
         if meta is not None:
             metas.append(meta)
         if len(blocks) >= 64:  # keep the number of tables to stack small
@@ -818,7 +827,7 @@ def _run_on_dask(client, task, todo, labels, options, size, collect, bar):
                                                f"worker failure: {msg}")
                                  for index, _ in chunk])
                 result["_index"] = np.array([index for index, _ in chunk], dtype=np.int64)
-                result = (result, {index: STATUS_ERROR for index, _ in chunk}, None)
+                result = ([result], {index: STATUS_ERROR for index, _ in chunk}, None)
             collect(result)
             bar.update(len(chunk))
     finally:
