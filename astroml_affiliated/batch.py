@@ -44,9 +44,9 @@ STATUS_OK = "ok"
 STATUS_EMPTY = "empty"
 STATUS_ERROR = "error"
 
-#: Errors that are not about one input but about the whole run (the model or the
-#: device is missing): they stop the run instead of becoming error rows.
-_FATAL = (WeightsError, DeviceError, MemoryError)
+#: Errors that are not about one input but about the whole run (the model, a package
+#: or the device is missing): they stop the run instead of becoming error rows.
+_FATAL = (WeightsError, DeviceError, ImportError, MemoryError)
 
 _GLOB_CHARS = set("*?[")
 #: Output formats that keep units, times and metadata: runs written in them can resume.
@@ -359,8 +359,8 @@ def _configure_worker():
 def _process_chunk(task_name, items, options):
     """Run the model on ``items`` (``[(index, path_or_object), ...]``).
 
-    Returns ``[(index, status, table_or_None, error_message, input_columns), ...]``. Errors about an
-    input become error entries; errors in `_FATAL` propagate.
+    Returns ``[(index, status, table_or_None, error_message, input_columns), ...]``.
+    Errors about an input become error entries; errors in `_FATAL` propagate.
     """
     _configure_worker()
     task = TASKS[task_name]
