@@ -34,7 +34,8 @@ def import_tensorflow():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     try:
-        import tensorflow as tf
+        with _quiet_native_stderr():
+            import tensorflow as tf
     except ImportError as exc:
         raise AstroMLError(
             "the models of astroml_affiliated need TensorFlow, which is not installed: "
@@ -50,6 +51,36 @@ def import_tensorflow():
             pass
     _tf = tf
     return tf
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    """Silence what TensorFlow's C++ core prints while it loads.
+
+    Recent TensorFlow prints absl start-up lines (oneDNN notices and the like) straight
+    to file descriptor 2, whatever TF_CPP_MIN_LOG_LEVEL says. They are hidden unless
+    TF_CPP_MIN_LOG_LEVEL is set below 2; Python exceptions are not affected.
+    """
+    try:
+        level = int(os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
+    except ValueError:
+        level = 2
+    if level < 2:
+        yield
+        return
+    try:
+        saved = os.dup(2)
+    except OSError:  # no usable file descriptor 2 (some notebook set-ups)
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def import_keras():

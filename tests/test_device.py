@@ -41,3 +41,20 @@ def test_gpu_index_out_of_range():
 def test_malformed_device(device):
     with pytest.raises(InputError, match="device"):
         resolve_device(device)
+
+
+def test_tensorflow_start_up_is_quiet():
+    import os
+    import subprocess
+    import sys
+
+    code = ("from astroml_affiliated.device import device_scope\n"
+            "with device_scope('cpu'):\n"
+            "    import tensorflow as tf\n"
+            "    tf.reduce_sum(tf.ones(3)).numpy()\n"
+            "import sys; print('still-visible', file=sys.stderr)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, env={k: v for k, v in os.environ.items()
+                                           if k != "TF_CPP_MIN_LOG_LEVEL"})
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.strip() == "still-visible", out.stderr
