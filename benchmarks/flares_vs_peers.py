@@ -109,7 +109,7 @@ def events_ours(models, t, f, e, threshold_list):
         ev = []
         for seg, pm in zip(segs, means):
             sig = np.where(seg.mask, seg.z, -np.inf)
-            for s, q, pk in core.find_events(pm, sig, th, min_len=2):
+            for s, q, pk in core.find_events(pm, sig, th, min_len=2, min_peak=3.0):
                 ev.append(_to_orig(seg, s, q, pk))
         out[th] = ev
     return out
@@ -137,8 +137,13 @@ def events_from_prob(prob, f, threshold_list, merge_gap):
     return out
 
 
-def evaluate(events, cad, cands):
-    """Per light curve counts for one method and threshold."""
+def evaluate(events, cad, cands, z=None):
+    """Per light curve counts for one method and threshold.
+
+    ``z``: detrended flux in sigma per cadence; an isolated event with at least 3
+    consecutive cadences above 3 sigma (the criterion for "not a safe negative") is
+    counted in ``isolated_flarelike`` as well.
+    """
     cn = cad
     spans = [(np.searchsorted(cn, r["cstart"]), np.searchsorted(cn, r["cstop"], "right") - 1,
               r["real"], np.searchsorted(cn, r["cpeak"])) for r in cands]
@@ -146,7 +151,7 @@ def evaluate(events, cad, cands):
     rej = [s for s in spans if s[2] == -1]
     hit = np.zeros(len(real), int)
     peak_ok = 0
-    unmatched_echo = unmatched_iso = on_rej = 0
+    unmatched_echo = unmatched_iso = on_rej = flarelike = 0
     for a, b, pk in events:
         matched = False
         for k, (ca, cb, _, cp) in enumerate(real):
@@ -168,10 +173,15 @@ def evaluate(events, cad, cands):
                 unmatched_echo += 1
             else:
                 unmatched_iso += 1
+                if z is not None:
+                    hi = z[max(0, a - 2):b + 3] > 3
+                    run = np.convolve(hi.astype(int), np.ones(3, int), "valid")
+                    flarelike += int(run.size > 0 and run.max() >= 3)
     return {"n_real": len(real), "recovered": int((hit > 0).sum()),
             "multi": int((hit > 1).sum()), "peak_ok": peak_ok,
             "matched_events": int(hit.sum()), "echo": unmatched_echo,
-            "isolated": unmatched_iso, "on_rejected": on_rej, "n_rejected": len(rej),
+            "isolated": unmatched_iso, "isolated_flarelike": flarelike,
+            "on_rejected": on_rej, "n_rejected": len(rej),
             "n_events": len(events)}
 
 
@@ -182,6 +192,7 @@ def summarise(per_lc):
     return {"recall": tot["recovered"] / max(1, tot["n_real"]),
             "recovered": tot["recovered"], "n_real": tot["n_real"],
             "isolated_per_lc": tot["isolated"] / n, "echo_per_lc": tot["echo"] / n,
+            "isolated_flarelike_per_lc": tot["isolated_flarelike"] / n,
             "on_rejected": tot["on_rejected"], "n_rejected": tot["n_rejected"],
             "multi": tot["multi"],
             "peak_within_3": tot["peak_ok"] / max(1, tot["matched_events"]),
@@ -198,6 +209,7 @@ def main(argv=None):
     ap.add_argument("--injection", type=int, default=0,
                     help="injection-recovery: flares per validation light curve (0: skip)")
     ap.add_argument("--injection-lcs", type=int, default=8)
+    ap.add_argument("--repeats", type=int, default=2, help="timing repeats per method")
     ap.add_argument("--max-lcs", type=int, default=0, help="debug: first N light curves")
     ap.add_argument("--out-json", default=str(ROOT / "benchmarks" / "flares_vs_peers.json"))
     ap.add_argument("--card", default=str(ROOT / "docs" / "models" / "flares-cnn.rst"))
@@ -226,21 +238,31 @@ def main(argv=None):
         t, f, e, cad = tr.load_lightcurve(args.data_dir, rec["file"])
         rows = cands.get((rec["tic"], rec["sector"]), [])
         ncad.append(t.size)
-        a = time.perf_counter()
+        # each method runs args.repeats times, interleaved; the fastest run counts (the
+        # machine is shared, so the minimum is the least disturbed measurement)
+        best = {"ours": np.inf, "stella": np.inf, "sigma": np.inf}
+        for _ in range(args.repeats):
+            a = time.perf_counter()
+            ev = events_ours(ours, t, f, e, [0.5])
+            best["ours"] = min(best["ours"], time.perf_counter() - a)
+            a = time.perf_counter()
+            sp = stella_predict(stella, t, f)
+            best["stella"] = min(best["stella"], time.perf_counter() - a)
+            a = time.perf_counter()
+            segs = core.prepare(t, f, e, cadence=tr.CADENCE)
+            ev_sc = [_to_orig(s, *x) for s in segs for x in core.sigma_clip_finder(s)]
+            best["sigma"] = min(best["sigma"], time.perf_counter() - a)
+        for m in secs:
+            secs[m].append(best[m])
         ev = events_ours(ours, t, f, e, THRESHOLDS)
-        secs["ours"].append(time.perf_counter() - a)
-        a = time.perf_counter()
-        sp = stella_predict(stella, t, f)
-        secs["stella"].append(time.perf_counter() - a)
         ev_st = events_from_prob(sp, f, THRESHOLDS, merge_gap=0)
-        a = time.perf_counter()
-        segs = core.prepare(t, f, e, cadence=tr.CADENCE)
-        ev_sc = [_to_orig(s, *x) for s in segs for x in core.sigma_clip_finder(s)]
-        secs["sigma"].append(time.perf_counter() - a)
+        z = np.zeros(t.size)
+        for sg in segs:
+            z[sg.index[sg.mask]] = sg.z[sg.mask]
         for th in THRESHOLDS:
-            per["ours"][th].append(evaluate(ev[th], cad, rows))
-            per["stella"][th].append(evaluate(ev_st[th], cad, rows))
-        per["sigma"][None].append(evaluate(ev_sc, cad, rows))
+            per["ours"][th].append(evaluate(ev[th], cad, rows, z))
+            per["stella"][th].append(evaluate(ev_st[th], cad, rows, z))
+        per["sigma"][None].append(evaluate(ev_sc, cad, rows, z))
         r = per["ours"][0.5][-1]
         print(f"  TIC {rec['tic']} s{rec['sector']}: {t.size} cad, real {r['n_real']}, "
               f"ours {r['recovered']}/{r['n_real']} iso {r['isolated']} | stella "
@@ -256,11 +278,16 @@ def main(argv=None):
         ok = [th for th in THRESHOLDS if summ[m][str(th)]["recall"] >= target - 1e-9]
         equal[m] = float(max(ok)) if ok else float(min(THRESHOLDS))
     timing = {m: float(np.mean(v)) for m, v in secs.items()}
+    timing_median = {m: float(np.median(v)) for m, v in secs.items()}
     result = {"validation_tics": val_tics, "n_lightcurves": len(val_files),
               "n_cadences_mean": float(np.mean(ncad)), "summary": summ,
               "equal_recall_target": target, "equal_recall_threshold": equal,
-              "seconds_per_lc": timing,
+              "seconds_per_lc": timing, "seconds_per_lc_median": timing_median,
+              "seconds_each_lc": {m: [round(x, 4) for x in v] for m, v in secs.items()},
+              "timing_repeats": args.repeats,
               "speed_ratio_vs_stella": timing["stella"] / timing["ours"],
+              "speed_ratio_vs_stella_median": (timing_median["stella"]
+                                               / timing_median["ours"]),
               "model": info["model"], "version": info["version"],
               "sha256": info["sha256"], "stella_models": [Path(p).name for p in stella_paths],
               "date": "2026-11-25"}
@@ -336,6 +363,11 @@ def plot_injection(full, path):
         rec = np.asarray(tab["recovered"])
         axes[2].scatter(np.asarray(tab["ed_injected"])[rec], np.asarray(tab["ed_ratio"])[rec],
                         s=6, alpha=0.5, label=label)
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    axes[0].set_xticks([1, 2, 3, 5, 10, 20, 30])
+    axes[0].xaxis.set_major_formatter(ScalarFormatter())
+    axes[0].xaxis.set_minor_formatter(NullFormatter())
     axes[0].set_xlabel("injected amplitude / local scatter")
     axes[1].set_xlabel("injected ED [s]")
     for ax in axes[:2]:
@@ -365,7 +397,8 @@ def write_card(card, r):
              "the same process on the same CPU.", "",
              ".. list-table::", "   :header-rows: 1", "",
              "   * - method", "     - threshold", "     - recall",
-             "     - isolated unmatched / LC", "     - echoes / LC",
+             "     - isolated unmatched / LC", "     - of which flare-like",
+             "     - echoes / LC",
              "     - events on rejected", "     - flares with >1 event",
              "     - peak within 3 cad.", "     - s / sector"]
 
@@ -373,7 +406,9 @@ def write_card(card, r):
         d = s[m][str(th)]
         return [f"   * - {name}", f"     - {th if th != 'None' else '-'}",
                 f"     - {d['recall']:.3f} ({d['recovered']}/{d['n_real']})",
-                f"     - {d['isolated_per_lc']:.2f}", f"     - {d['echo_per_lc']:.2f}",
+                f"     - {d['isolated_per_lc']:.2f}",
+                f"     - {d['isolated_flarelike_per_lc']:.2f}",
+                f"     - {d['echo_per_lc']:.2f}",
                 f"     - {d['on_rejected']}", f"     - {d['multi']}",
                 f"     - {d['peak_within_3']:.2f}", f"     - {secs:.3f}"]
 
@@ -383,12 +418,21 @@ def write_card(card, r):
     lines += row("flares-cnn, equal recall", "ours", eq["ours"], t["ours"])
     lines += row("stella, equal recall", "stella", eq["stella"], t["stella"])
     lines += row("sigma clipping (3/2/3)", "sigma", "None", t["sigma"])
-    lines += ["", f"Equal recall: the highest threshold of each CNN reaching recall "
+    lines += ["", "Isolated unmatched events are more than 50 cadences from any vetted "
+              "candidate; \"flare-like\" ones have at least 3 consecutive cadences above "
+              "3 sigma of the detrended flux, the issue's criterion for a stretch that is "
+              "not a safe negative (the vetted table misses small flares), so they are "
+              "not all false alarms. Echoes are unmatched events within 50 cadences of a "
+              "candidate.", "", f"Equal recall: the highest threshold of each CNN reaching recall "
               f"{r['equal_recall_target']:.3f} (the lowest recall of the three methods at "
               "their defaults). Speed: ours is "
               f"**{r['speed_ratio_vs_stella']:.1f}x** faster than stella's 10-model "
-              "ensemble per sector (stella timed with its windowing, batched "
-              "prediction of 2048 windows; ours including preprocessing).", ""]
+              "ensemble per sector (mean seconds; "
+              f"{r['speed_ratio_vs_stella_median']:.1f}x on the medians), each method "
+              f"timed {r['timing_repeats']} times per light curve, interleaved, fastest "
+              "run kept, on a 2-core CPU shared with other jobs; stella with its "
+              "windowing and batched prediction of 2048 windows, ours including "
+              "preprocessing and event finding.", ""]
     if "injection" in r:
         inj = r["injection"]
         lines += ["Injection-recovery into real held-out light curves "

@@ -262,14 +262,16 @@ def _run(lc, *, model, device, quality_bitmask):
     return p, k, t, orig, cadence_days, segs, means, stds, info
 
 
-def _events_table(p, k, orig, cadence_days, segs, means, stds, info, threshold):
+def _events_table(p, k, orig, cadence_days, segs, means, stds, info, threshold,
+                  min_sigma=3.0):
     from astropy import units as u
 
     rows = []
     cadence_s = cadence_days * 86400.0
     for seg, pm, ps in zip(segs, means, stds):
         signal = np.where(seg.mask, seg.z, -np.inf)
-        for start, stop, peak in core.find_events(pm, signal, threshold, min_len=2):
+        for start, stop, peak in core.find_events(pm, signal, threshold, min_len=2,
+                                                  min_peak=min_sigma):
             if not seg.mask[peak]:
                 continue
             a, b, ampl, ed, ed_err = core.event_properties(
@@ -312,7 +314,8 @@ def _events_table(p, k, orig, cadence_days, segs, means, stds, info, threshold):
     tab.meta.update({
         "model": info["model"], "version": info["version"],
         "sha256": list(info["sha256"]), "n_members": len(info["sha256"]),
-        "threshold": float(threshold), "cadence_s": round(float(cadence_s), 3),
+        "threshold": float(threshold), "min_sigma": float(min_sigma),
+        "cadence_s": round(float(cadence_s), 3),
         "binned_by": int(k), "device": info["device"]})
     return tab
 
@@ -327,7 +330,7 @@ def _check_threshold(threshold):
     return th
 
 
-def find_flares(lc, threshold=0.5, *, model=_DEFAULT_MODEL, device=None,
+def find_flares(lc, threshold=0.5, *, min_sigma=3.0, model=_DEFAULT_MODEL, device=None,
                 quality_bitmask="default"):
     """Find stellar flares in a light curve with the flare CNN ensemble.
 
@@ -341,6 +344,9 @@ def find_flares(lc, threshold=0.5, *, model=_DEFAULT_MODEL, device=None,
         to 2 minutes first; other cadences raise `~astroml_affiliated.InputError`.
     threshold : float, optional
         Ensemble-mean probability above which a cadence belongs to a flare (default 0.5).
+    min_sigma : float, optional
+        An event's peak must be at least this many times the local scatter above the
+        trend (default 3).
     model : str, optional
         A model of the weights registry (default ``'flares-cnn'``).
     device : {None, 'cpu', 'gpu', 'gpu:N'}, optional
@@ -362,14 +368,16 @@ def find_flares(lc, threshold=0.5, *, model=_DEFAULT_MODEL, device=None,
     Notes
     -----
     Probabilities above ``threshold`` that are separated by up to 3 cadences form one
-    event; its peak is the brightest cadence of the event. The light curve is split at
+    event; its peak is the brightest cadence of the event. Events spanning a single
+    cadence, or peaking below ``min_sigma``, are dropped. The light curve is split at
     interruptions longer than 10 cadences, and every segment is scored up to its first
     and last cadence.
     """
     threshold = _check_threshold(threshold)
     p, k, t, orig, cad, segs, means, stds, info = _run(
         lc, model=model, device=device, quality_bitmask=quality_bitmask)
-    tab = _events_table(p, k, orig, cad, segs, means, stds, info, threshold)
+    tab = _events_table(p, k, orig, cad, segs, means, stds, info, threshold,
+                        float(min_sigma))
     tab._lightcurve = lc
     return tab
 

@@ -326,11 +326,13 @@ def pad_input(channels, window):
 # events
 
 
-def find_events(prob, signal, threshold, *, merge_gap=3, min_len=1):
+def find_events(prob, signal, threshold, *, merge_gap=3, min_len=1, min_peak=None):
     """Runs of ``prob >= threshold``, merged across gaps of up to ``merge_gap`` cells.
 
     Returns a list of ``(start, stop, peak)`` grid indices (``stop`` inclusive), the peak
-    being the maximum of ``signal`` within the run (widened by 2 cells).
+    being the maximum of ``signal`` within the run (widened by 2 cells). Runs spanning
+    fewer than ``min_len`` cells, or whose peak ``signal`` is below ``min_peak``, are
+    dropped.
     """
     above = np.asarray(prob) >= threshold
     if not np.any(above):
@@ -346,37 +348,74 @@ def find_events(prob, signal, threshold, *, merge_gap=3, min_len=1):
         lo, hi = max(0, start - 2), min(n, stop + 3)
         peak = lo + int(np.nanargmax(np.where(np.isfinite(signal[lo:hi]),
                                               signal[lo:hi], -np.inf)))
+        if min_peak is not None and not signal[peak] >= min_peak:
+            continue
         events.append((start, stop, peak))
     return events
 
 
-def event_properties(seg, start, stop, peak, cadence_s):
+def event_properties(seg, start, stop, peak, cadence_s, *, side=20, max_after=300):
     """Amplitude, equivalent duration and its error for one event on a segment.
 
-    The event's span is widened to where the residual falls below one local sigma (at
-    most 5 cells before and 100 after), and the relative residual
-    ``(flux - trend) / trend`` is integrated over it.
+    The flux under the event is a straight line between the median flux of ``side``
+    cadences before it and of ``side`` cadences after it. The event ends where the
+    residual from that line, smoothed over 9 cadences, falls below a quarter of the
+    local scatter (at most ``max_after`` cadences after the peak); the end and the line are
+    found together by iterating. It starts up to 5 cadences before ``start`` while the
+    residual stays above one sigma. ``ed`` integrates ``(flux - line) / line``.
+
+    Returns
+    -------
+    a, b : int
+        First and last grid cell of the event.
+    amplitude, ed, ed_err : float
+        Peak relative amplitude, equivalent duration [s] and its uncertainty [s].
     """
+    import warnings
+
     n = seg.size
-    z = np.where(seg.mask, seg.z, 0.0)
-    a = start
-    while a > 0 and start - a < 5 and z[a - 1] > 1:
+    m = seg.mask
+    f = np.where(m, seg.flux, np.nan)
+    sc = seg.scatter
+
+    def level(lo, hi, default):
+        lo, hi = max(0, lo), min(n, hi)
+        vals = f[lo:hi]
+        vals = vals[np.isfinite(vals)]
+        return float(np.median(vals)) if vals.size >= 3 else default
+
+    a = int(start)
+    pre_c = a - 2 - side / 2
+    base0 = level(a - 2 - side, a - 2, float(seg.trend[a]))
+    end = int(max(stop, peak))
+    for _ in range(6):
+        post_c = end + 2 + side / 2
+        base1 = level(end + 2, end + 2 + side, base0)
+        hi = min(n, peak + max_after)
+        x = np.arange(n)
+        slope = (base1 - base0) / max(post_c - pre_c, 1.0)
+        line = base0 + slope * (x - pre_c)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            r = (f - line) / sc
+            rs = np.convolve(np.nan_to_num(r), np.ones(9) / 9, mode="same")
+        new_end = int(max(stop, peak))
+        while new_end < hi - 1 and rs[new_end + 1] >= 0.25:
+            new_end += 1
+        if new_end == end:
+            break
+        end = new_end
+    while a > 0 and start - a < 5 and np.isfinite(r[a - 1]) and r[a - 1] > 1:
         a -= 1
-    b = stop
-    while b < n - 1 and b - stop < 100 and z[b + 1] > 1:
-        b += 1
+    b = end
     sl = slice(a, b + 1)
-    m = seg.mask[sl]
-    trend = seg.trend[sl]
-    rel = np.where(m, (np.where(m, seg.flux[sl], 0) - trend) / trend, 0.0)
-    ampl = (seg.flux[peak] - seg.trend[peak]) / seg.trend[peak]
+    ok = m[sl]
+    rel = np.where(ok, (np.where(ok, f[sl], 0) - line[sl]) / line[sl], 0.0)
+    ampl = float((f[peak] - line[peak]) / line[peak]) if m[peak] else float("nan")
     ed = float(np.sum(rel) * cadence_s)
-    err_rel = np.where(m, seg.flux_err[sl] / trend, np.nan)
-    if not np.any(np.isfinite(err_rel)):
-        err_rel = np.where(m, seg.scatter[sl] / trend, np.nan)
-    err_rel = np.where(np.isfinite(err_rel), err_rel, seg.scatter[sl] / trend)
-    ed_err = float(np.sqrt(np.sum(np.where(m, err_rel, 0) ** 2)) * cadence_s)
-    return a, b, float(ampl), ed, ed_err
+    err_rel = np.where(ok & np.isfinite(seg.flux_err[sl]), seg.flux_err[sl], sc[sl]) / line[sl]
+    ed_err = float(np.sqrt(np.sum(np.where(ok, err_rel, 0) ** 2)) * cadence_s)
+    return a, b, ampl, ed, ed_err
 
 
 def sigma_clip_finder(seg, *, n1=3, n2=2, n3=3, sigma=None):

@@ -24,7 +24,8 @@ def _finder_events(t, f, e, cadence_days, finder, models, threshold):
         out = []
         for seg, pm in zip(segs, means):
             signal = np.where(seg.mask, seg.z, -np.inf)
-            out += [(seg, *ev) for ev in core.find_events(pm, signal, threshold, min_len=2)]
+            out += [(seg, *ev) for ev in core.find_events(pm, signal, threshold, min_len=2,
+                                                          min_peak=3.0)]
         return segs, out
     segs = core.prepare(t, f, e, cadence=cadence_days)
     out = []
