@@ -320,6 +320,7 @@ def find_transients(diff, threshold=5, *, fwhm=None, npixels=5, aperture_radius=
     from astropy.table import QTable
     from photutils.aperture import CircularAperture, aperture_photometry
     from photutils.segmentation import detect_sources
+    from photutils.utils.exceptions import NoDetectionsWarning
 
     if not (isinstance(threshold, (int, float)) and threshold > 0):
         raise InputError(f"threshold must be a positive number, not {threshold!r}")
@@ -330,7 +331,9 @@ def find_transients(diff, threshold=5, *, fwhm=None, npixels=5, aperture_radius=
     psf_r = int(math.ceil(1.5 * fwhm))
     rows = []
     for sign in (1, -1):
-        seg = detect_sources(sign * snr, threshold, npixels, mask=mask)
+        with warnings.catch_warnings():  # no source of one sign is a normal outcome
+            warnings.simplefilter("ignore", NoDetectionsWarning)
+            seg = detect_sources(sign * snr, threshold, npixels, mask=mask)
         if seg is None:
             continue
         for label, sl in zip(seg.labels, seg.slices):
@@ -434,8 +437,7 @@ def plot_difference(diff, transients=None, *, ax=None, threshold=5, **imshow_kwa
     shown = np.ma.array(data, mask=mask)
     good = data[~mask]
     lo, hi = ZScaleInterval().get_limits(good) if good.size else (0, 1)
-    cmap = plt.get_cmap(imshow_kwargs.pop("cmap", "gray")).copy()
-    cmap.set_bad("0.6")
+    cmap = plt.get_cmap(imshow_kwargs.pop("cmap", "gray")).with_extremes(bad="0.6")
     ax.imshow(shown, origin="lower", cmap=cmap, vmin=lo, vmax=hi, **imshow_kwargs)
     r = 2 * float(transients.meta.get("fwhm", 4)) if len(transients) else 8
     for row in transients:

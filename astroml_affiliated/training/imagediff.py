@@ -389,7 +389,9 @@ def main(argv=None):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     fname = out / f"{MODEL_NAME}-{VERSION}.weights.h5"
-    model.save_weights(fname)
+    clean = build_transinet_slim(args.base)  # weights only, no optimizer state
+    clean.set_weights(model.get_weights())
+    clean.save_weights(fname)
     training = {
         "command": "python -m astroml_affiliated.training.imagediff DATA_DIR --out weights/"
                    f" --minutes {args.minutes} --seed {args.seed} --base {args.base}",

@@ -1,0 +1,186 @@
+"""Image differencing (issue 4): generated images only, committed weights, CPU."""
+
+import copy
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+pytest.importorskip("reproject")
+pytest.importorskip("photutils")
+
+import astropy.units as u  # noqa: E402
+from astropy.nddata import CCDData, StdDevUncertainty  # noqa: E402
+
+import astroml_affiliated  # noqa: E402,F401  (attaches the CCDData methods)
+from astroml_affiliated import InputError  # noqa: E402
+from astroml_affiliated.imagediff import difference, find_transients  # noqa: E402
+from astroml_affiliated.imagediff._align import same_grid  # noqa: E402
+from astroml_affiliated.imagediff.demo import synthetic_pair  # noqa: E402
+
+
+def _nearest(table, x, y):
+    d = np.hypot(table["x"] - x, table["y"] - y)
+    i = int(np.argmin(d))
+    return table[i], float(d[i])
+
+
+@pytest.fixture(scope="module")
+def pair():
+    return synthetic_pair(seed=11, transients=[(100.4, 150.7, 20000.0)])
+
+
+@pytest.fixture(scope="module")
+def diff(pair):
+    science, reference, _ = pair
+    science = science.copy()
+    science.data[10:14, 200:204] = np.nan
+    science.mask = np.zeros(science.shape, bool)
+    science.mask[60:63, 30:33] = True
+    return difference(science, reference, device="cpu"), science
+
+
+def test_units_wcs_mask_uncertainty_and_provenance(diff):
+    result, science = diff
+    assert isinstance(result, CCDData)
+    assert result.unit == u.electron
+    assert result.shape == science.shape
+    assert same_grid(result.wcs, science.wcs, science.shape)
+    assert isinstance(result.uncertainty, StdDevUncertainty)
+    err = result.uncertainty.array
+    assert err.shape == science.shape and np.all(np.isfinite(err)) and np.all(err > 0)
+    assert result.mask.dtype == bool
+    assert result.mask[10:14, 200:204].all()      # NaN in the input
+    assert result.mask[60:63, 30:33].all()        # the input's mask
+    assert result.mask[0].all() and result.mask[:, -1].all()  # edges
+    assert result.mask.mean() < 0.2
+    for key in ("model", "version", "sha256", "align", "device"):
+        assert key in result.meta
+    assert len(result.meta["sha256"]) == 64
+    assert result.meta["device"] == "cpu"
+    # away from sources the difference is noise-like, at the level of the uncertainty
+    good = ~result.mask
+    assert np.median(np.abs(result.data[good])) < 2 * np.median(err[good])
+
+
+def test_point_source_recovered(diff, pair):
+    result, _ = diff
+    table = find_transients(result)
+    row, dist = _nearest(table, 100.4, 150.7)
+    assert dist < 1.0
+    assert row["sign"] == 1
+    assert row["flux"].unit == u.electron * u.pix
+    assert abs(row["flux"].value / 20000.0 - 1) < 0.1
+
+
+def test_source_on_a_tile_boundary():
+    # tile 128, overlap 32: the image is padded by 16, tiles start at 0, 96, 192, ... of
+    # the padded image, so x = y = 96 is the middle of a blending zone of four tiles
+    x0 = y0 = 96.0
+    science, reference, _ = synthetic_pair(shape=(320, 320), seed=5,
+                                           transients=[(x0, y0, 20000.0)])
+    small = difference(science, reference, device="cpu", tile=128, overlap=32)
+    whole = difference(science, reference, device="cpu", tile=512, overlap=32)
+    table = find_transients(small)
+    row, dist = _nearest(table, x0, y0)
+    assert dist < 1.0
+    assert abs(row["flux"].value / 20000.0 - 1) < 0.1
+    # seams: tiling changes the result far less than the noise
+    good = ~small.mask
+    assert np.median(np.abs(small.data - whole.data)[good]) < 0.2 * np.median(
+        small.uncertainty.array[good])
+
+
+def test_reference_shifted_by_wcs_is_aligned():
+    science, reference, _ = synthetic_pair(seed=3, ref_pixel_offset=(3.4, -2.2),
+                                           ref_rotation_deg=0.7,
+                                           transients=[(140.2, 90.6, 15000.0)])
+    result = science.difference(reference, device="cpu")   # the CCDData method
+    assert result.meta["align"].startswith("reproject_interp")
+    table = result.find_transients()
+    row, dist = _nearest(table, 140.2, 90.6)
+    assert dist < 1.0 and row["sign"] == 1
+    assert abs(row["flux"].value / 15000.0 - 1) < 0.15
+    # no bright false detection from misaligned stars
+    others = table[np.hypot(table["x"] - 140.2, table["y"] - 90.6) > 5]
+    assert len(others) == 0 or np.max(np.abs(others["snr"])) < abs(row["snr"])
+
+
+def test_fading_source_found():
+    science, reference, _ = synthetic_pair(seed=7, transients=[(80.3, 170.5, -15000.0)])
+    table = find_transients(difference(science, reference, device="cpu"))
+    fading = table[table["sign"] == -1]
+    row, dist = _nearest(fading, 80.3, 170.5)
+    assert dist < 1.0
+    assert row["snr"] < -5
+    # fading sources come out about 15% faint (the reference's sharper PSF): see the
+    # model card's limits
+    assert abs(-row["flux"].value / 15000.0 - 1) < 0.25
+    assert "sky" in table.colnames
+
+
+def test_bad_inputs_raise_input_error(pair):
+    science, reference, _ = pair
+    plain_s = CCDData(science.data, unit="electron")
+    plain_r = CCDData(reference.data[:200, :200], unit="electron")
+    with pytest.raises(InputError, match="shape"):
+        difference(plain_s, plain_r, device="cpu")
+    far = reference.copy()
+    far.wcs = copy.deepcopy(reference.wcs)
+    far.wcs.wcs.crval = [20.0, -40.0]
+    with pytest.raises(InputError, match="overlap"):
+        difference(science, far, device="cpu")
+    nan = CCDData(np.full(science.shape, np.nan), unit="electron", wcs=science.wcs)
+    with pytest.raises(InputError, match="no valid pixel"):
+        difference(nan, reference, device="cpu")
+    metres = CCDData(reference.data, unit="m", wcs=reference.wcs)
+    with pytest.raises(InputError, match="unit"):
+        difference(science, metres, device="cpu")
+    with pytest.raises(InputError, match="CCDData"):
+        difference(science.data, reference, device="cpu")
+    with pytest.raises(InputError, match="threshold"):
+        find_transients(science, threshold=-1)
+
+
+def test_callers_objects_unchanged():
+    science, reference, _ = synthetic_pair(seed=9, ref_pixel_offset=(1.5, 0.5))
+    science.mask = np.zeros(science.shape, bool)
+    science.mask[5:8, 5:8] = True
+    before = [(c.data.copy(), None if c.mask is None else c.mask.copy(),
+               c.uncertainty.array.copy(), c.wcs.to_header_string(), dict(c.meta))
+              for c in (science, reference)]
+    result = difference(science, reference, device="cpu")
+    find_transients(result)
+    for c, (data, mask, unc, wcs, meta) in zip((science, reference), before):
+        np.testing.assert_array_equal(c.data, data)
+        if mask is None:
+            assert c.mask is None
+        else:
+            np.testing.assert_array_equal(c.mask, mask)
+        np.testing.assert_array_equal(c.uncertainty.array, unc)
+        assert c.wcs.to_header_string() == wcs
+        assert dict(c.meta) == meta
+    assert result.data is not science.data
+
+
+def test_plot(diff):
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    from astroml_affiliated.imagediff import plot_difference
+
+    result, _ = diff
+    ax = plot_difference(result, find_transients(result))
+    assert len(ax.patches) >= 1
+    matplotlib.pyplot.close("all")
+
+
+def test_import_is_light():
+    code = ("import sys, astroml_affiliated.imagediff; "
+            "print(sorted({'tensorflow', 'keras', 'reproject', 'photutils', 'matplotlib'}"
+            " & {m.split('.')[0] for m in sys.modules}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
