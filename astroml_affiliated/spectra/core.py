@@ -4,6 +4,8 @@ Nothing here knows about specutils or astropy units; :mod:`._high_level` turns a
 into the arrays used here (wavelength in Å, flux per unit wavelength, variance, mask).
 """
 
+import warnings
+
 import numpy as np
 
 from ..errors import InputError
@@ -137,7 +139,8 @@ def log_snr(flux, err, const):
     """log10 of the median per-pixel S/N; the training median where errors are unknown."""
     if err is None:
         return np.full(len(flux), float(const["log_snr_default"]))
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # rows without errors: all NaN
         snr = np.nanmedian(np.abs(flux) / err, axis=1)
     out = np.log10(np.clip(snr, 1e-3, 1e6))
     return np.where(np.isfinite(out), out, float(const["log_snr_default"]))
@@ -147,24 +150,29 @@ def features(flux, err, const):
     """Model input, float32: the standardised flux rotated onto its principal
     components and whitened, then the standardised log10 S/N."""
     xs = (standardise(flux, const) - const["pca_mean"]) @ const["whiten"]
+    if "feature_clip" in const:
+        xs = np.clip(xs, -const["feature_clip"], const["feature_clip"])
     ls = (log_snr(flux, err, const) - const["log_snr_mean"]) / const["log_snr_std"]
     return np.concatenate([xs, ls[:, None]], axis=1).astype(np.float32)
 
 
 def ood_parts(xs, spread, const):
-    """Raw out-of-domain statistics: PCA Mahalanobis distance, reconstruction residual
-    and ensemble disagreement (each a 1-D array)."""
+    """Raw out-of-domain statistics of standardised spectra ``xs``: the RMS distance
+    over the 16 leading principal components (in units of their scatter), the RMS
+    residual of that 16-component reconstruction, the largest absolute whitened
+    model-input component (before clipping), and the ensemble's disagreement."""
     scores = (xs - const["pca_mean"]) @ const["pca_components"].T
     maha = np.sqrt(np.mean(scores ** 2 / const["pca_var"], axis=1))
     recon = const["pca_mean"] + scores @ const["pca_components"]
     resid = np.sqrt(np.mean((xs - recon) ** 2, axis=1))
+    white = np.abs((xs - const["pca_mean"]) @ const["whiten"]).max(axis=1)
     dis = np.sqrt(np.mean(spread ** 2, axis=1))
-    return np.stack([maha, resid, dis], axis=1)
+    return np.stack([maha, resid, white, dis], axis=1)
 
 
 def ood_score(parts, const):
-    """Out-of-domain score: the largest of the statistics over its validation 99.5th
-    percentile (> 1 means outside the training domain)."""
+    """Out-of-domain score: the largest of the `ood_parts` statistics, each divided by
+    its 99.5th percentile over the validation stars (> 1: outside the training domain)."""
     return (parts / const["ood_thresholds"]).max(axis=1)
 
 
@@ -191,6 +199,8 @@ def combine_ensemble(out, const):
     sigma = np.sqrt(total) * const["calibration"][None, :]
     ymean, ystd = const["label_mean"], const["label_std"]
     m = mean * ystd + ymean
+    if "label_lo" in const:
+        m = np.clip(m, const["label_lo"], const["label_hi"])
     s = sigma * ystd
     # label 0 is log10 Teff: report Teff in K, its sigma by the delta method
     teff = 10 ** m[:, 0]

@@ -72,7 +72,7 @@ def labels(lib):
     return y, yerr
 
 
-def fit_constants(flux, err, y, n_pca=N_PCA, n_whiten=128):
+def fit_constants(flux, err, y, n_pca=N_PCA, n_whiten=80):
     """Normalisation constants, label scaling and PCA basis from the training stars."""
     med = np.median(flux, axis=0)
     scale = 1.4826 * np.median(np.abs(flux - med), axis=0)
@@ -91,6 +91,12 @@ def fit_constants(flux, err, y, n_pca=N_PCA, n_whiten=128):
     # model input: the standardised flux rotated onto its principal components, each
     # scaled to unit variance, so small spectral differences are as visible as large ones
     const["whiten"] = (vt[:n_whiten] / (sv[:n_whiten, None] / np.sqrt(len(xs) - 1))).T
+    # inference guards: whitened features and predicted labels stay within the ranges
+    # seen in training, so a spectrum unlike any training spectrum cannot push the
+    # networks into wild extrapolation (it is flagged as out of domain instead)
+    xw = (xs - mean) @ const["whiten"]
+    const["feature_clip"] = np.abs(xw).max(axis=0)
+    const["label_lo"], const["label_hi"] = np.nanmin(y, axis=0), np.nanmax(y, axis=0)
     const["calibration"] = np.ones(y.shape[1])
     return const
 
@@ -247,6 +253,9 @@ def main(argv=None):
                              "errors; hurts on XP spectra, whose errors are correlated)")
     parser.add_argument("--seed", type=int, default=20261125)
     parser.add_argument("--no-register", action="store_true")
+    parser.add_argument("--calibrate-only", action="store_true",
+                        help="load the members from --out and redo only the calibration "
+                             "and out-of-domain thresholds (validation split)")
     parser.add_argument("--verbose", type=int, default=2)
     args = parser.parse_args(argv)
     t0 = time.time()
@@ -271,7 +280,20 @@ def main(argv=None):
     print(f"train {tr.sum()} val {va.sum()} stars (Teff < {TEFF_MAX:.0f} K)", flush=True)
 
     members, files, histories = [], [], []
-    for m in range(args.members):
+    if args.calibrate_only:
+        from ..device import import_keras
+        from ..spectra.models import build_gaiaxp_mlp
+        import_keras()
+        entry = json.loads((out / "registry.json").read_text())["models"][MODEL_NAME]
+        histories = entry["training"]["members"]
+        for m in range(args.members):
+            path = out / f"{MODEL_NAME}-{VERSION}-m{m}.weights.h5"
+            model = build_gaiaxp_mlp(**entry["architecture_kwargs"])
+            model.load_weights(path)
+            members.append(model)
+            files.append(path)
+        elapsed_train = entry["training"]["seconds"]
+    for m in range(0 if args.calibrate_only else args.members):
         tm = time.time()
         model, hist = train_member(args.seed + m, data, const, epochs=args.epochs,
                                    batch=args.batch, hidden=hidden, dropout=args.dropout,
@@ -308,7 +330,7 @@ def main(argv=None):
 
     npz = out / f"{MODEL_NAME}-{VERSION}-constants.npz"
     np.savez(npz, **{k: np.asarray(v) for k, v in const.items()})
-    elapsed = time.time() - t0
+    elapsed = elapsed_train if args.calibrate_only else time.time() - t0
     print(f"total training time {elapsed:.0f} s", flush=True)
     if not args.no_register:
         from ..weights import write_registry_entry
