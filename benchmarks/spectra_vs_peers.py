@@ -328,6 +328,9 @@ def main(argv=None):
     parser.add_argument("--skip", default="", help="comma-separated: mlp,hgb,hgb_phot,cannon")
     parser.add_argument("--card", default=str(ROOT / "docs/models/gaiaxp-labels.rst"))
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/spectra_vs_peers.json"))
+    parser.add_argument("--peer-cache", default="",
+                        help="a .pkl file keeping the peers' test predictions, so that a "
+                             "re-run for a new version of our model does not retrain them")
     args = parser.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
     lib = T.load_library()
@@ -339,6 +342,28 @@ def main(argv=None):
     truth = np.stack([lib[n][te_idx] for n in LABELS], axis=1)
     log(f"train {tr.sum()}, val {va.sum()}, test {len(te_idx)}")
     preds = {}
+
+    import pickle
+    cache = {}
+    if args.peer_cache and Path(args.peer_cache).is_file():
+        cache = pickle.loads(Path(args.peer_cache).read_bytes())
+    peers = [
+        ("mlp", f"Keras MLP ({args.mlp_epochs} epochs)",
+         lambda: mlp_peer(lib, tr, va, te_idx, args.mlp_epochs)),
+        ("hgb", "HistGradientBoosting, flux", lambda: hgb_peer(lib, tr, va, te_idx, False)),
+        ("hgb_phot", "HistGradientBoosting, flux + photometry",
+         lambda: hgb_peer(lib, tr, va, te_idx, True)),
+        ("cannon", "quadratic Cannon (log flux)", lambda: cannon_peer(lib, tr, va, te_idx)),
+    ]
+    for key, name, run in peers:
+        if key in skip:
+            continue
+        if name not in cache:
+            cache[name] = run()
+            if args.peer_cache:
+                Path(args.peer_cache).write_bytes(pickle.dumps(cache))
+        preds[name] = cache[name]
+        log(name, "done")
 
     mu, sig, speed, table = ours(lib, te_idx, args.model)
     preds["this project (" + args.model + ")"] = (mu, sig, speed, {})
@@ -364,26 +389,15 @@ def main(argv=None):
         make_spectrum(lib, te_idx, lambda f: corrupt(f, 20)), model=args.model)["ood_flag"]
     ood = {k: {"n": int(len(v)), "rate": float(np.mean(v))} for k, v in ood.items()}
 
-    if "mlp" not in skip:
-        preds[f"Keras MLP ({args.mlp_epochs} epochs)"] = mlp_peer(
-            lib, tr, va, te_idx, args.mlp_epochs)
-        log("mlp done")
-    if "hgb" not in skip:
-        preds["HistGradientBoosting, flux"] = hgb_peer(lib, tr, va, te_idx, False)
-        log("hgb done")
-    if "hgb_phot" not in skip:
-        preds["HistGradientBoosting, flux + photometry"] = hgb_peer(lib, tr, va, te_idx, True)
-        log("hgb phot done")
-    if "cannon" not in skip:
-        preds["quadratic Cannon (log flux)"] = cannon_peer(lib, tr, va, te_idx)
-        log("cannon done")
-
     masks = bins(lib, te_idx)
     results = {"date": time.strftime("%Y-%m-%d"), "n_test": int(len(te_idx)),
                "machine": f"{os.cpu_count()} shared CPU cores, no GPU",
                "notes": "",
                "bin_names": list(masks), "ood": ood, "methods": {}}
-    for name, (mu, sig, speed, info) in preds.items():
+    ours_name = "this project (" + args.model + ")"
+    order = [ours_name] + [k for k in preds if k != ours_name]
+    for name in order:
+        mu, sig, speed, info = preds[name]
         results["methods"][name] = {
             "speed": speed, "info": info, "overall": metrics(mu, sig, truth),
             "bins": {b: metrics(mu[m], None if sig is None else sig[m], truth[m])

@@ -176,12 +176,17 @@ def _load(model, device):
             npz = [p for p in info["paths"] if p.name == entry["input"]["constants"]][0]
             with np.load(npz) as data:
                 const = {k: data[k] for k in data.files}
-            from ..device import device_scope
+            from ..device import device_scope, import_tensorflow
+            tf = import_tensorflow()
             with device_scope(device):
-                ens = stack_ensemble(members)
-            _cache[key] = (ens, const)
-    ens, const = _cache[key]
-    return ens, const, info
+                stacked = stack_ensemble(members)
+            # one compiled graph for every batch size
+            fn = tf.function(lambda x: stacked(x, training=False),
+                             input_signature=[tf.TensorSpec(
+                                 [None, stacked.input_shape[-1]], tf.float32)])
+            _cache[key] = (fn, const)
+    predict, const = _cache[key]
+    return predict, const, info
 
 
 def _predict(ens, x, device, batch_size):
@@ -190,7 +195,7 @@ def _predict(ens, x, device, batch_size):
     out = []
     with device_scope(device) as label:
         for start in range(0, len(x), batch_size):
-            out.append(np.asarray(ens(x[start:start + batch_size], training=False)))
+            out.append(np.asarray(ens(x[start:start + batch_size])))
     return np.concatenate(out), label
 
 

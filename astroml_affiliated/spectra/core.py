@@ -63,6 +63,13 @@ def resample(in_wave, flux, var, good, out_wave, min_fraction=0.5):
         ``var_out`` is None if ``var`` is None.
     good_out : ndarray of bool, shape (n_spec, n_out)
     """
+    if in_wave.shape == out_wave.shape and np.allclose(in_wave, out_wave, rtol=0,
+                                                       atol=1e-6 * np.diff(out_wave).min()):
+        # already on the grid (e.g. Gaia XP sampled spectra): nothing to resample
+        good = good.copy()
+        flux_out = np.where(good, flux, np.nan)
+        var_out = None if var is None else np.where(good, var, np.nan)
+        return flux_out, var_out, good
     W = resample_matrix(in_wave, out_wave)  # (n_out, n_in)
     width = np.diff(bin_edges(out_wave))
     g = good.astype(float)
@@ -141,7 +148,9 @@ def log_snr(flux, err, const):
         return np.full(len(flux), float(const["log_snr_default"]))
     with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # rows without errors: all NaN
-        snr = np.nanmedian(np.abs(flux) / err, axis=1)
+        ratio = np.abs(flux) / err
+        snr = (np.median(ratio, axis=1) if np.isfinite(ratio).all()
+               else np.nanmedian(ratio, axis=1))
     out = np.log10(np.clip(snr, 1e-3, 1e6))
     return np.where(np.isfinite(out), out, float(const["log_snr_default"]))
 
