@@ -146,7 +146,8 @@ def inject(pair, psf, rng, n, snr_range=(3, 50)):
     tries = 0
     while len(pos) < n and tries < 10_000:
         tries += 1
-        x, y = rng.uniform(20, nx - 21), rng.uniform(20, ny - 21)
+        edge = max(20, half + 4)
+        x, y = rng.uniform(edge, nx - edge - 1), rng.uniform(edge, ny - edge - 1)
         if pair["saturation"] is not None and sci[int(y) - 3:int(y) + 4,
                                                   int(x) - 3:int(x) + 4].max() > \
                 0.5 * pair["saturation"]:

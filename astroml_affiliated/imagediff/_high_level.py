@@ -413,6 +413,7 @@ def plot_difference(diff, transients=None, *, ax=None, threshold=5, **imshow_kwa
     """Show a difference image (zscale) with its transients circled.
 
     Brightening transients get green circles, fading ones red; masked pixels are grey.
+    The grey scale spans +-5 times the median per-pixel uncertainty (zscale without one).
 
     Parameters
     ----------
@@ -436,7 +437,12 @@ def plot_difference(diff, transients=None, *, ax=None, threshold=5, **imshow_kwa
         _, ax = plt.subplots(figsize=(6, 6))
     shown = np.ma.array(data, mask=mask)
     good = data[~mask]
-    lo, hi = ZScaleInterval().get_limits(good) if good.size else (0, 1)
+    if diff.uncertainty is not None and good.size:
+        # +-5 times the typical per-pixel uncertainty: noise grey, transients stand out
+        err = np.asarray(diff.uncertainty.array, float)[~mask]
+        lo, hi = -5 * np.median(err), 5 * np.median(err)
+    else:
+        lo, hi = ZScaleInterval().get_limits(good) if good.size else (0, 1)
     cmap = plt.get_cmap(imshow_kwargs.pop("cmap", "gray")).with_extremes(bad="0.6")
     ax.imshow(shown, origin="lower", cmap=cmap, vmin=lo, vmax=hi, **imshow_kwargs)
     r = 2 * float(transients.meta.get("fwhm", 4)) if len(transients) else 8
@@ -447,7 +453,7 @@ def plot_difference(diff, transients=None, *, ax=None, threshold=5, **imshow_kwa
                     fontsize=8)
     ax.set_xlabel("x (pixel)")
     ax.set_ylabel("y (pixel)")
-    ax.set_title(f"difference ({diff.meta.get('model', 'image')}): "
+    ax.set_title("difference: "
                  f"{int((transients['sign'] > 0).sum()) if len(transients) else 0} "
                  f"brightening, "
                  f"{int((transients['sign'] < 0).sum()) if len(transients) else 0} fading")
