@@ -169,14 +169,22 @@ def ood_parts(xs, spread, const):
     """Raw out-of-domain statistics of standardised spectra ``xs``: the RMS distance
     over the 16 leading principal components (in units of their scatter), the RMS
     residual of that 16-component reconstruction, the largest absolute whitened
-    model-input component (before clipping), and the ensemble's disagreement."""
+    model-input component (before clipping), the ensemble's disagreement and (if the
+    model has one) the probability from a hot-star classifier."""
     scores = (xs - const["pca_mean"]) @ const["pca_components"].T
     maha = np.sqrt(np.mean(scores ** 2 / const["pca_var"], axis=1))
     recon = const["pca_mean"] + scores @ const["pca_components"]
     resid = np.sqrt(np.mean((xs - recon) ** 2, axis=1))
-    white = np.abs((xs - const["pca_mean"]) @ const["whiten"]).max(axis=1)
+    xw = (xs - const["pca_mean"]) @ const["whiten"]
+    white = np.abs(xw).max(axis=1)
     dis = np.sqrt(np.mean(spread ** 2, axis=1))
-    return np.stack([maha, resid, white, dis], axis=1)
+    parts = [maha, resid, white, dis]
+    if "hot_coef" in const:
+        # probability of being hotter than the domain (Teff >= 7000 K), from a logistic
+        # regression on the whitened components fitted to the training split's hot stars
+        xc = np.clip(xw, -const["feature_clip"], const["feature_clip"])
+        parts.append(1.0 / (1.0 + np.exp(-(xc @ const["hot_coef"] + const["hot_intercept"]))))
+    return np.stack(parts, axis=1)
 
 
 def ood_score(parts, const):

@@ -57,13 +57,13 @@ def plot_parameters(table, spectrum=None, *, figure=None, max_spectra=6):
             rows.extend((wave, f) for f in flux)
         for i, ((wave, f), row) in enumerate(zip(rows[:max_spectra], table)):
             order = np.argsort(wave)
-            fn = f[order] / np.nanmedian(f)
-            line, = ax.plot(wave[order], fn + 1.5 * i, lw=1)
-            ax.text(wave.max(), 1.5 * i + 1, _label_text(row).replace("\n", ", ")
-                    if many else "", fontsize=7, ha="right", va="bottom",
-                    color=line.get_color())
+            fn = f[order] / np.nanmax(f)
+            line, = ax.plot(wave[order], fn + 1.4 * i, lw=1)
+            if many:
+                ax.text(wave.min(), 1.4 * i + 1.03, _label_text(row).replace("\n", ", "),
+                        fontsize=6.5, ha="left", va="bottom", color=line.get_color())
         ax.set_xlabel("wavelength [nm]")
-        ax.set_ylabel("flux / median" + (" + offset" if many else ""))
+        ax.set_ylabel("flux / maximum" + (" + offset" if many else ""))
         if not many:
             ax.text(0.98, 0.95, _label_text(table[0]), transform=ax.transAxes,
                     ha="right", va="top", fontsize=9,

@@ -322,11 +322,25 @@ def main(argv=None):
     calib = fit_calibration(z[good_lab])
     const["calibration"] = calib
     print("calibration factors (validation, APOGEE S/N > 50):", np.round(calib, 3))
+    # hot-star classifier (training split, every Teff): part of the out-of-domain score
+    from sklearn.linear_model import LogisticRegression
+    trall = lib["split"] == "train"
+    xall = core.features(flux[trall], err[trall], const)[:, :-1]
+    clf = LogisticRegression(C=1.0, max_iter=2000).fit(xall, lib["teff"][trall] >= TEFF_MAX)
+    const["hot_coef"], const["hot_intercept"] = clf.coef_[0], clf.intercept_[0]
     parts = core.ood_parts(core.standardise(flux[va], const), spread, const)
     thr = np.quantile(parts, 0.995, axis=0)
+    thr[4] = 0.5  # the hot-star probability: flagged above 0.5
     const["ood_thresholds"] = np.where(thr > 0, thr, np.inf)  # one member: no spread
     flag = core.ood_score(parts, const) > 1
     print(f"validation OOD flag rate {flag.mean():.4f}")
+    vhot = (lib["split"] == "val") & (lib["teff"] >= TEFF_MAX)
+    xh = core.features(flux[vhot], err[vhot], const)
+    _, _, sph = core.combine_ensemble(predict_members(members, xh), const)
+    hot_rate = (core.ood_score(core.ood_parts(core.standardise(flux[vhot], const), sph,
+                                              const), const) > 1).mean()
+    print(f"validation hot stars (Teff >= {TEFF_MAX:.0f} K): {vhot.sum()}, "
+          f"flagged {hot_rate:.3f}")
 
     npz = out / f"{MODEL_NAME}-{VERSION}-constants.npz"
     np.savez(npz, **{k: np.asarray(v) for k, v in const.items()})
@@ -358,7 +372,8 @@ def main(argv=None):
                       "beta": args.beta, "noise": args.noise, "lr": args.lr,
                       "members": histories, "seconds": round(elapsed),
                       "calibration": [float(c) for c in calib],
-                      "val_ood_flag_rate": float(flag.mean())},
+                      "val_ood_flag_rate": float(flag.mean()),
+                      "val_hot_flag_rate": float(hot_rate)},
             model_card="docs/models/gaiaxp-labels.rst",
             registry_path=out / "registry.json")
         print(f"registered {MODEL_NAME} {VERSION} in {out / 'registry.json'}")
