@@ -237,6 +237,19 @@ def test_callers_object_unchanged_and_probability_copy():
 
 
 @needs_weights
+def test_segments_scored_together_equal_separately():
+    from astroml_affiliated.flares import flare_probability
+
+    lc = make_lc(n=2400, flares=((500, 0.08, 6.0), (1800, 0.08, 6.0)), seed=9,
+                 gap=(1100, 1200))
+    whole = np.asarray(flare_probability(lc)["flare_prob"])
+    k = 1100
+    first = np.asarray(flare_probability(lc[:k])["flare_prob"])
+    second = np.asarray(flare_probability(lc[k:])["flare_prob"])
+    np.testing.assert_allclose(whole, np.concatenate([first, second]), atol=1e-5)
+
+
+@needs_weights
 def test_collection_gives_one_table():
     lcs = []
     for k, (tic, sector) in enumerate(((1, 3), (2, 4))):

@@ -226,13 +226,20 @@ def _score_arrays(time, flux, flux_err, cadence_days, models, device_label=None)
     window = int(getattr(models[0], "window", 200))
     segs = core.prepare(time, flux, flux_err, cadence=cadence_days)
     means, stds = [], []
-    for seg in segs:
-        x = core.pad_input(seg.channels(), window)[None]
-        xt = tf.constant(x)
-        preds = np.stack([np.asarray(m(xt, training=False))[0, :, 0] for m in models])
+    if not segs:
+        return segs, means, stds
+    # all segments in one pass: each is padded on its own and the padded arrays are
+    # concatenated; output cell ``offset + i`` sees exactly the window of cell ``i`` of
+    # its segment, and the outputs whose window straddles two segments are skipped
+    padded = [core.pad_input(seg.channels(), window) for seg in segs]
+    offsets = np.cumsum([0] + [p.shape[0] for p in padded[:-1]])
+    xt = tf.constant(np.concatenate(padded)[None])
+    preds = np.stack([np.asarray(m(xt, training=False))[0, :, 0] for m in models])
+    for seg, off in zip(segs, offsets):
+        part = preds[:, off:off + seg.size]
         # cadences that are missing or flagged as systematics are not flares
-        means.append(np.where(seg.mask, preds.mean(axis=0), 0.0))
-        stds.append(np.where(seg.mask, preds.std(axis=0), 0.0))
+        means.append(np.where(seg.mask, part.mean(axis=0), 0.0))
+        stds.append(np.where(seg.mask, part.std(axis=0), 0.0))
     return segs, means, stds
 
 

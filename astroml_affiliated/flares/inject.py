@@ -113,6 +113,8 @@ def injection_recovery(lc, *, n_flares=100, per_round=10, amplitude_sigma=(1.0, 
         for seg, start, stop, peak in events:
             s_o, e_o = _span_orig(seg, start, stop)
             busy[max(0, s_o - 100):e_o + 150] = True
+        # no injection where nothing is scored (cadences flagged as systematics)
+        busy |= ~(np.isfinite(trend) & np.isfinite(scatter))
         n_rounds = int(np.ceil(n_flares / per_round))
         for _ in range(n_rounds):
             free = np.flatnonzero(~busy)
@@ -134,7 +136,8 @@ def injection_recovery(lc, *, n_flares=100, per_round=10, amplitude_sigma=(1.0, 
                 lo, hi = max(0, i - 20), min(n, i + 400)
                 model_rel = core.flare_template(t[lo:hi], tpk, fwhm, rel,
                                                 template=template, exptime=cad)
-                fi[lo:hi] += model_rel * trend[lo:hi]
+                fi[lo:hi] += model_rel * np.where(np.isfinite(trend[lo:hi]),
+                                                  trend[lo:hi], trend[i])
                 ed = float(np.trapezoid(core.flare_template(
                     np.linspace(tpk - fwhm, tpk + 30 * fwhm, 20000), tpk, fwhm, rel,
                     template=template), np.linspace(tpk - fwhm, tpk + 30 * fwhm, 20000))
