@@ -66,9 +66,9 @@ def _time_loop(paths):
     t0 = time.perf_counter()
     find_flares(read_lightcurve(paths[0]))  # warm-up: TensorFlow and the model
     startup = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     n_flares = sum(len(find_flares(read_lightcurve(p))) for p in paths)
-    return startup, time.perf_counter() - t0, n_flares
+    return startup, time.perf_counter() - t0, time.process_time() - c0, n_flares
 
 
 def _time_batch(paths, n_workers):
@@ -82,11 +82,14 @@ def _time_batch(paths, n_workers):
         else:
             find_flares_batch(paths[:1])
         startup = time.perf_counter() - t0
-        t0 = time.perf_counter()
+        workers_cpu = (lambda: sum(client.run(time.process_time).values())) \
+            if client is not None else (lambda: 0.0)
+        t0, c0, w0 = time.perf_counter(), time.process_time(), workers_cpu()
         table = find_flares_batch(paths, client=client)
         elapsed = time.perf_counter() - t0
+        cpu = time.process_time() - c0 + workers_cpu() - w0
     assert table.meta["batch"]["n_error"] == 0, table[table["status"] == "error"]
-    return startup, elapsed, int((table["status"] == "ok").sum())
+    return startup, elapsed, cpu, int((table["status"] == "ok").sum())
 
 
 def _fmt_duration(seconds):
@@ -101,6 +104,7 @@ def write_results(results, out_dir):
     rows = results["modes"]
     serial = rows[0]["rate"]
     one = next(r["rate"] for r in rows if r["mode"] == "dask, 1 worker")
+    loads = [results["load_before"]] + [r["load_after"] for r in rows]
     lines = [
         ".. This file is written by benchmarks/batch_scaling.py; do not edit.",
         "",
@@ -118,7 +122,9 @@ def write_results(results, out_dir):
         "     - time for the light curves (s)",
         "     - light curves / s",
         "     - ratio to the loop",
-        f"     - one TESS sector ({TESS_SECTOR_LCS:,} light curves)",
+        "     - CPU time per light curve (ms)",
+        "     - load average after",
+        f"     - one TESS sector ({TESS_SECTOR_LCS:,} light curves) at this rate",
     ]
     for r in rows:
         lines += [
@@ -127,22 +133,36 @@ def write_results(results, out_dir):
             f"     - {r['seconds']:.1f}",
             f"     - {r['rate']:.2f}",
             f"     - {r['rate'] / serial:.2f}",
+            f"     - {1000 * r['cpu_seconds'] / results['n']:.0f}",
+            f"     - {r['load_after']:.1f}",
             f"     - {_fmt_duration(TESS_SECTOR_LCS / r['rate'])}",
         ]
-    per_lc = 1.0 / one
+    one_row = next(r for r in rows if r["mode"] == "dask, 1 worker")
+    per_lc = one_row["cpu_seconds"] / results["n"]
     n_found = sorted({r["flares"] for r in rows})
     agree = (f"Every mode found the same {n_found[0]} flares" if len(n_found) == 1 else
              f"The modes found different numbers of flares ({n_found})")
     lines += [
         "",
-        f"{agree}. One worker costs "
-        f"{per_lc * 1000:.0f} ms per light curve (reading the FITS file, preprocessing, "
-        "the network and the flare table). At that cost a cluster of 64 worker "
-        f"processes (for example 4 nodes of 16 cores) would take about "
-        f"{_fmt_duration(TESS_SECTOR_LCS * per_lc / 64)} per sector and 256 workers "
-        f"about {_fmt_duration(TESS_SECTOR_LCS * per_lc / 256)}, if the file system "
-        "keeps up and scaling stays linear; on this shared 2-core machine 2 workers "
-        f"reached {rows[-1]['rate'] / one:.2f} times the rate of 1.",
+        f"{agree}. 2 workers reached {rows[-1]['rate'] / one:.2f} times the rate of 1."
+        + (" The machine's cores were shared with other jobs throughout (load average "
+           f"{min(loads):.1f} to {max(loads):.1f} on {results['cpus']} cores), so the "
+           "wall-clock rates and their ratios mostly reflect how much CPU the other "
+           "jobs left (the loop and the serial batch do the same work); the CPU time "
+           "per light curve (this process and the Dask workers, summed) depends much "
+           "less on them and is the cost to plan with."
+           if min(loads) > results["cpus"] else ""),
+        "",
+        "Extrapolation, from the CPU time of the 1-worker run "
+        f"({per_lc * 1000:.0f} ms per light curve: reading the FITS file, "
+        "preprocessing, the network and the flare table, with one thread): a TESS "
+        f"sector of {TESS_SECTOR_LCS:,} light curves costs "
+        f"{_fmt_duration(TESS_SECTOR_LCS * per_lc)} of CPU time, so one idle core "
+        f"finishes it in about {_fmt_duration(TESS_SECTOR_LCS * per_lc)}, a 16-core "
+        f"node with 16 workers in about {_fmt_duration(TESS_SECTOR_LCS * per_lc / 16)}, "
+        "and a cluster of 64 workers (4 such nodes) in about "
+        f"{_fmt_duration(TESS_SECTOR_LCS * per_lc / 64)}, if reading the files keeps "
+        "up and scaling stays linear (it was not measured beyond 2 workers here).",
         "",
     ]
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -175,16 +195,18 @@ def main(argv=None):
         import lightkurve as lk
 
         cadences = len(lk.read(paths[0]))
-        startup, seconds, flares = _time_loop(paths)
+        startup, seconds, cpu, flares = _time_loop(paths)
         modes.append({"mode": "loop (find_flares per file)", "startup": startup,
-                      "seconds": seconds, "rate": len(paths) / seconds, "flares": flares})
+                      "seconds": seconds, "cpu_seconds": cpu, "rate": len(paths) / seconds,
+                      "flares": flares, "load_after": os.getloadavg()[0]})
         print(modes[-1], flush=True)
         for n_workers in [None] + list(args.workers):
-            startup, seconds, flares = _time_batch(paths, n_workers)
+            startup, seconds, cpu, flares = _time_batch(paths, n_workers)
             name = ("batch, serial" if n_workers is None else
                     f"dask, {n_workers} worker{'s' if n_workers > 1 else ''}")
             modes.append({"mode": name, "startup": startup, "seconds": seconds,
-                          "rate": len(paths) / seconds, "flares": flares})
+                          "cpu_seconds": cpu, "rate": len(paths) / seconds,
+                          "flares": flares, "load_after": os.getloadavg()[0]})
             print(modes[-1], flush=True)
     if len({m["flares"] for m in modes}) != 1:
         print("WARNING: the modes found different numbers of flares", file=sys.stderr)
