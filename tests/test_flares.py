@@ -128,7 +128,7 @@ def test_prepare_splits_gaps_and_keeps_edges():
 
 
 @pytest.mark.parametrize("kind", ["folded", "empty", "allnan", "unsorted", "cadence",
-                                  "notlc", "mag", "threshold"])
+                                  "ffi200s", "ffi10min", "notlc", "mag", "threshold"])
 def test_bad_inputs_raise_input_error(kind):
     from astroml_affiliated.flares import find_flares
 
@@ -145,6 +145,10 @@ def test_bad_inputs_raise_input_error(kind):
     elif kind == "cadence":  # 30-min, unsupported
         bad = lk.LightCurve(time=Time(1500 + np.arange(300) / 48, format="btjd"),
                             flux=np.ones(300))
+    elif kind in ("ffi200s", "ffi10min"):  # TESS FFI cadences, unsupported
+        dt = 200 / 86400 if kind == "ffi200s" else 600 / 86400
+        bad = lk.LightCurve(time=Time(1500 + np.arange(500) * dt, format="btjd"),
+                            flux=np.ones(500))
     elif kind == "notlc":
         bad = np.ones(100)
     elif kind == "mag":
@@ -276,6 +280,25 @@ def test_twenty_second_cadence_is_binned():
     tab = find_flares(lc)
     assert tab.meta["binned_by"] == 6
     assert np.any(np.abs(np.asarray(tab["peak_index"]) - 6000) <= 12)
+
+
+@needs_weights
+def test_kepler_one_minute_is_binned_and_flatten_accepted():
+    from astroml_affiliated.flares import find_flares
+
+    n = 2000 * 2
+    dt = 58.85 / 86400
+    rng = np.random.default_rng(11)
+    t = 1000 + np.arange(n) * dt
+    flux = 1 + rng.normal(0, 0.006, n)
+    flux += core.flare_template(t, t[2400], 8 / 1440, 0.08, exptime=dt)
+    lc = lk.KeplerLightCurve(time=Time(t, format="bkjd"), flux=flux,
+                             flux_err=np.full(n, 0.006))
+    tab = find_flares(lc)
+    assert tab.meta["binned_by"] == 2
+    assert np.any(np.abs(np.asarray(tab["peak_index"]) - 2400) <= 6)
+    flat = make_lc(n=2500, flares=((1200, 0.08, 8.0),), seed=12).flatten(window_length=401)
+    assert np.any(np.abs(np.asarray(find_flares(flat)["peak_index"]) - 1200) <= 3)
 
 
 @needs_weights
