@@ -55,7 +55,7 @@ from astroml_affiliated.imagediff import core  # noqa: E402
 
 MODEL = "imagediff-transinet-slim"
 KERPOLY = 0  # constant kernel: the 256x256 frames hold only 4-20 usable stars
-THRESHOLDS = np.round(np.arange(3.0, 60.0, 0.25), 2)
+THRESHOLDS = np.round(np.arange(1.5, 60.0, 0.25), 2)
 MATCH_RADIUS = 2.5
 
 
@@ -80,7 +80,10 @@ def load_pairs(data_dir):
                       "wcs_s": ws, "wcs_r": wr,
                       "saturation": float(min(hs.header.get("SATURATE", np.inf),
                                               hr.header.get("SATURATE", np.inf))) * 0.9,
-                      "gain": float(hs.header.get("GAIN", 0)) or None})
+                      "gain": float(hs.header.get("GAIN", 0)) or None,
+                      # the real supernova on its host at the cut-outs' centre (the
+                      # transient of sfft's DECam example): not a false detection
+                      "known": [(128.0, 128.0)]})
     hdu = fits.open(images / "singles" / "ukidss_astroquery_testdata.fits")[1]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -91,7 +94,7 @@ def load_pairs(data_dir):
     sci = ndimage.gaussian_filter(ref - level, 3.0 / 2.3548) + level
     sci = sci + sigma * rng.standard_normal(sci.shape)
     pairs.append({"name": "UKIDSS K (synthetic reference pair)", "sci": sci, "ref": ref,
-                  "wcs_s": w, "wcs_r": w, "saturation": None, "gain": None})
+                  "wcs_s": w, "wcs_r": w, "saturation": None, "gain": None, "known": []})
     return pairs
 
 
@@ -151,6 +154,8 @@ def inject(pair, psf, rng, n, snr_range=(3, 50)):
         if pair["saturation"] is not None and sci[int(y) - 3:int(y) + 4,
                                                   int(x) - 3:int(x) + 4].max() > \
                 0.5 * pair["saturation"]:
+            continue
+        if any(np.hypot(x - k[0], y - k[1]) < 25 for k in pair["known"]):
             continue
         if all(np.hypot(x - p[0], y - p[1]) >= 15 for p in pos):
             pos.append((x, y))
@@ -295,14 +300,31 @@ def run_zogy(sci, pair):
 
 # -- scoring ------------------------------------------------------------------------------
 
-def score(diff, truth, fwhm):
-    """Detections at the lowest threshold with their match to the injected sources."""
+KNOWN_RADIUS = 12.0
+
+
+def score(diff, truth, fwhm, known=()):
+    """Detections at the lowest threshold with their match to the injected sources.
+
+    Detections within KNOWN_RADIUS of a known real transient are left out (match -2);
+    returns the detections and the highest S/N of a brightening detection within 4 px of
+    each known transient (0 if none).
+    """
     from astroml_affiliated.imagediff import find_transients
 
     tab = find_transients(diff, THRESHOLDS[0], fwhm=fwhm)
     det = []
     used = set()
+    known_snr = [0.0] * len(known)
     for row in tab:
+        near = [np.hypot(row["x"] - k[0], row["y"] - k[1]) for k in known]
+        if any(n <= KNOWN_RADIUS for n in near):
+            for i, n in enumerate(near):
+                if n <= 4 and row["sign"] > 0:
+                    known_snr[i] = max(known_snr[i], float(row["snr"]))
+            det.append({"snr": float(abs(row["snr"])), "match": -2,
+                        "flux": float(row["flux"].value)})
+            continue
         d = np.hypot(truth[:, 0] - row["x"], truth[:, 1] - row["y"])
         j = int(np.argmin(d)) if len(d) else -1
         ok = j >= 0 and d[j] <= MATCH_RADIUS and row["sign"] > 0 and j not in used
@@ -310,7 +332,7 @@ def score(diff, truth, fwhm):
             used.add(j)
         det.append({"snr": float(abs(row["snr"])), "match": j if ok else -1,
                     "flux": float(row["flux"].value)})
-    return det
+    return det, known_snr
 
 
 def summarise(records, n_frames, n_pix_per_frame):
@@ -326,6 +348,8 @@ def summarise(records, n_frames, n_pix_per_frame):
             hit = np.zeros(len(truth), bool)
             for d in det:
                 if d["snr"] < th:
+                    continue
+                if d["match"] == -2:
                     continue
                 if d["match"] >= 0:
                     hit[d["match"]] = True
@@ -369,6 +393,9 @@ def main(argv=None):
     parser.add_argument("--per-frame", type=int, default=15)
     parser.add_argument("--seed", type=int, default=20261125)
     parser.add_argument("--skip-2048", action="store_true")
+    parser.add_argument("--timing-from", default=None,
+                        help="a results JSON whose 2048x2048 timings to reuse "
+                             "(with --skip-2048)")
     parser.add_argument("--methods", default="ours,sfft,naive,zogy")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     parser.add_argument("--card", default=str(ROOT / "docs" / "models" / f"{MODEL}.rst"))
@@ -390,6 +417,7 @@ def main(argv=None):
     records = {m: [] for m in methods}
     times = {m: [] for m in methods}
     errors = {m: [] for m in methods}
+    known = {m: [] for m in methods}
     frames = []
     for pair in pairs:
         mask = None
@@ -422,8 +450,11 @@ def main(argv=None):
                 dt = time.perf_counter() - t0
                 if k > 0 or pair is not pairs[0]:  # the first call compiles / loads
                     times[m].append(dt)
-                det = score(diff, truth, diff.meta.get("fwhm", fs))
+                det, known_snr = score(diff, truth, diff.meta.get("fwhm", fs),
+                                       pair["known"])
                 records[m].append((det, truth))
+                if pair["known"]:
+                    known[m].append(known_snr[0])
                 print(f"  {m:6s} realisation {k}: {dt:6.2f}s, "
                       f"{sum(d['match'] >= 0 and d['snr'] >= 5 for d in det)}/{len(truth)}"
                       f" found, {sum(d['match'] < 0 and d['snr'] >= 5 for d in det)} false"
@@ -442,11 +473,18 @@ def main(argv=None):
             continue
         s = summarise(records[m], len(records[m]), n_pix)
         s["seconds_256"] = float(np.median(times[m])) if times[m] else None
+        s["real_sn_snr"] = known[m]
+        s["real_sn_found_at5"] = int(sum(k >= 5 for k in known[m]))
         s["errors"] = errors[m]
         results["methods"][m] = s
 
     if not args.skip_2048:
         results["seconds_2048"] = time_2048(methods, available, tmp)
+    elif args.timing_from:
+        with open(args.timing_from) as fh:
+            old = json.load(fh)
+        results["seconds_2048"] = old.get("seconds_2048", {})
+        results["seconds_2048_from"] = f"{args.timing_from} (run {old.get('date')})"
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "imagediff_vs_peers.json", "w") as fh:
@@ -531,6 +569,10 @@ def write_card(results, card_path):
             f"     - {_fmt(t2) if isinstance(t2, float) else _fmt(t2)} s "
             f"({_fmt(ratio2048)}x)" if t2 is not None else "     - n/a"]))
     n_inj = next((r["n_injected"] for r in res.values() if "n_injected" in r), 0)
+    sn_line = "; ".join(
+        f"{names.get(m, m)} {r['real_sn_found_at5']} of {len(r['real_sn_snr'])} "
+        f"(S/N {', '.join(f'{v:.1f}' for v in r['real_sn_snr'])})"
+        for m, r in res.items() if "real_sn_snr" in r)
     frames = "; ".join(f"{f['name']} (science FWHM {f['fwhm_sci']} px, PSF from "
                        f"{f['psf_stars']} stars)" for f in results["frames"])
     table = f"""\
@@ -544,7 +586,14 @@ was used in training. Completeness is the fraction of injected sources recovered
 the flux error is the median of \\|measured/injected - 1\\| over sources of S/N > 20
 recovered at 5 sigma (aperture of radius 2 FWHM on the difference). Times are wall-clock
 seconds on 2 shared CPU cores (other jobs were running), ratio to sfft in brackets; ours
-includes alignment (reproject) at 2048x2048, the others get the pair on one grid.
+includes alignment (reproject) at 2048x2048, the others get the pair on one grid (a
+synthetic 2048x2048 star field from ``imagediff.demo.synthetic_pair``, 3,000 stars).
+"n/a" at 1 false per frame: no threshold up to 60 sigma gets that method down to one
+false detection per frame; a threshold of 1.5 sigma is the lowest tried. All methods
+share a flux bias of about -10% that comes from the measurement (an aperture of 2 FWHM
+against PSF stamps of +-3 FWHM), not from the subtraction. The S/N scales differ between methods (ours propagates the
+inputs' noise onto a smoother output, so its S/N is conservative): compare completeness
+at equal false detections rather than at "5 sigma".
 
 .. list-table::
    :header-rows: 1
@@ -560,8 +609,21 @@ includes alignment (reproject) at 2048x2048, the others get the pair on one grid
      - 2048x2048 pair
 {chr(10).join(rows)}
 
+The DECam cut-outs are centred on a real supernova on its host galaxy (the transient of
+sfft's DECam example; about 8,000 ADU in sfft's difference). Detections within
+{KNOWN_RADIUS:.0f} px of it are not counted as false, and no source is injected within 25
+px of it. Detected as a brightening source at >= 5 sigma in the DECam realisations:
+{sn_line}.
+
 .. benchmark-end
 """
+    ours = res.get("ours", {})
+    sn_limit = ""
+    if ours.get("real_sn_snr") and ours.get("real_sn_found_at5", 0) == 0:
+        sn_limit = ("* It does **not** detect the real supernova on its host galaxy in the DECam "
+                    "pairs (sfft does), although a point source of similar flux injected at "
+                    "the same place is recovered; the cause is not understood yet, so do "
+                    "not rely on it alone for transients on galaxy cores.\n")
     tr = entry["training"]
     val = tr.get("validation", {})
     card = f"""\
@@ -600,8 +662,8 @@ Training data
   FWHM 2.5-7 px science, 2-6.5 px reference); the reference scene is shifted (70%
   sub-pixel, 30% up to 3 px), rotated (sigma 0.3 deg) and scaled (sigma 0.4%) and given
   a photometric scale of 0.5-2; each image gets its own sky (50-2000 e-), gradient, read
-  noise (3-10 e-) and Poisson noise (Gaussian approximation; the reference 0.3-1.2 times
-  as noisy); cosmic rays (35% of science, 25% of references); saturated stars (15%,
+  noise (3-10 e-) and Poisson noise (Gaussian approximation; the reference's noise
+  scaled by 0.3-1.2, a deeper or shallower template); cosmic rays (35% of science, 25% of references); saturated stars (15%,
   clipped, loss weight 0 there); 0-3 transients at S/N 2-150: new (55%), fading (25%,
   only in the reference), variable with a counterpart (20%), half of them on galaxies in
   synthetic scenes; 30% of pairs have none.
@@ -634,13 +696,18 @@ Limits
   is about 60 px: very large PSFs, strong PSF variation within a 256 px tile and
   misalignments beyond ~3 px (after WCS alignment) are outside what it learnt.
 * The reference's photometric scale is measured by a simple aperture-ratio estimator
-  (at least 5 stars at 30 sigma); without it the scale is assumed to be 1 (with a
+  (at least 3 stars at 20 sigma); without it the scale is assumed to be 1 (with a
   warning) unless ``flux_scale=`` is given.
 * The uncertainty of the difference is propagated from the inputs' noise (the network's
   output is smoother than that, so the per-pixel uncertainty is conservative); the
   real/bogus score is a PSF-correlation heuristic, not a trained classifier.
 * Saturated cores must be given through ``saturation=`` or the inputs' masks.
-"""
+* Fluxes: the median flux bias in the benchmark ({_fmt(ours.get('flux_bias_med'), pct=True)})
+  is the same as the classical methods' (from the aperture measurement), but on the
+  validation pairs the network's transient flux is {_fmt(val.get('flux_ratio_median'), nd=2)}
+  times the true flux (median) and fading sources in the synthetic test pairs come out
+  about 15% low: the network shrinks the signal somewhat.
+{sn_limit}"""
     Path(card_path).parent.mkdir(parents=True, exist_ok=True)
     Path(card_path).write_text(card)
     print("wrote", card_path)
