@@ -337,7 +337,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("data_dir", help="the shared data folder (holding images/)")
     parser.add_argument("--out", default="weights", help="weights folder (registry beside)")
-    parser.add_argument("--minutes", type=float, default=18.0, help="training time budget")
+    parser.add_argument("--epochs", type=int, default=27,
+                        help="epochs of --epoch-pairs fresh pairs (the released weights: 27)")
+    parser.add_argument("--minutes", type=float, default=None,
+                        help="optional wall-clock cap; the released run used --minutes 15, "
+                             "which stopped after 27 epochs on 2 shared cores")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--epoch-pairs", type=int, default=1024,
                         help="pairs generated afresh for each epoch")
@@ -363,15 +367,16 @@ def main(argv=None):
     model = build_transinet_slim(args.base, seed=args.seed)
     n_params = int(model.count_params())
     print(f"parameters: {n_params}")
-    steps = int(args.minutes * 60)  # about one step per second on 2 shared cores
-    lr = keras.optimizers.schedules.CosineDecay(1e-3, decay_steps=steps, alpha=0.05)
+    # cosine decay over the first 900 steps (then 5e-5), as in the released run
+    lr = keras.optimizers.schedules.CosineDecay(1e-3, decay_steps=900, alpha=0.05)
     model.compile(optimizer=keras.optimizers.Adam(lr, clipnorm=1.0),
                   loss=[weighted_l1] * 3, loss_weights=[1.0, 0.5, 0.25])
     t0 = time.time()
     history = []
     epoch = 0
     pairs_seen = 0
-    while time.time() - t0 < args.minutes * 60:
+    while epoch < args.epochs and (args.minutes is None
+                                   or time.time() - t0 < args.minutes * 60):
         x, y = make_batch(rng, train_frames, args.epoch_pairs)
         h = model.fit(x, _multiscale(y), batch_size=args.batch, epochs=1, verbose=0,
                       shuffle=True)
@@ -394,7 +399,8 @@ def main(argv=None):
     clean.save_weights(fname)
     training = {
         "command": "python -m astroml_affiliated.training.imagediff DATA_DIR --out weights/"
-                   f" --minutes {args.minutes} --seed {args.seed} --base {args.base}",
+                   f" --epochs {args.epochs} --seed {args.seed} --base {args.base}"
+                   + (f" --minutes {args.minutes}" if args.minutes else ""),
         "seed": args.seed, "date": datetime.date.today().isoformat(),
         "train_frames": [f["name"] for f in train_frames] + ["synthetic scenes (40%)"],
         "validation_frames": [f["name"] for f in val_frames],
