@@ -83,8 +83,9 @@ def difference(science, reference, *, device=None, align="interp", model=DEFAULT
         Pixels next to image edges, masked or out-of-footprint pixels that are masked in
         the result as unreliable. Default: the science FWHM, rounded up.
     tile, overlap, batch_size : int
-        Tiling of the network's inference (pixels, pixels, tiles per call). Memory grows
-        with ``tile**2 * batch_size``, not with the image size.
+        Tiling of the network's inference (pixels, pixels, tiles per call). The network's
+        memory grows with ``tile**2 * batch_size``; the whole-image working arrays grow
+        linearly with the number of pixels (about 2.6 GB for a 4096x4096 pair).
 
     Returns
     -------
