@@ -184,3 +184,25 @@ def test_import_is_light():
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_other_pixel_scale_and_exact_alignment():
+    from reproject import reproject_exact
+
+    from astroml_affiliated.imagediff.demo import _wcs
+
+    science, reference, _ = synthetic_pair(seed=3, ref_pixel_offset=(3.4, -2.2),
+                                           ref_rotation_deg=0.7,
+                                           transients=[(140.2, 90.6, 15000.0)])
+    exact = difference(science, reference, device="cpu", align="exact")
+    assert exact.meta["align"].startswith("reproject_exact")
+    # the reference resampled to 0.4"/px (the science has 0.27"/px), flux per pixel kept
+    coarse_wcs = _wcs((200, 200), scale_arcsec=0.4)
+    arr, _ = reproject_exact((reference.data, reference.wcs), coarse_wcs,
+                             shape_out=(200, 200))
+    coarse = CCDData(np.nan_to_num(arr * (0.4 / 0.27) ** 2, nan=100.0), unit="electron",
+                     wcs=coarse_wcs)
+    for result in (exact, difference(science, coarse, device="cpu")):
+        row, dist = _nearest(find_transients(result), 140.2, 90.6)
+        assert dist < 1.0
+        assert abs(row["flux"].value / 15000.0 - 1) < 0.15
