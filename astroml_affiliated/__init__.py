@@ -17,6 +17,14 @@ from .plugins import attach_adaptors, detach_adaptors  # noqa: E402
 
 #: Public functions, imported from their capability's sub-package on first access.
 _LAZY = {
+    "find_flares": "astroml_affiliated.flares",
+    "find_flares_collection": "astroml_affiliated.flares",
+    "flare_probability": "astroml_affiliated.flares",
+    "injection_recovery": "astroml_affiliated.flares",
+    "difference": "astroml_affiliated.imagediff",
+    "find_transients": "astroml_affiliated.imagediff",
+    "plot_difference": "astroml_affiliated.imagediff",
+    "estimate_parameters": "astroml_affiliated.spectra",
     "find_flares_batch": "astroml_affiliated.batch",
     "estimate_parameters_batch": "astroml_affiliated.batch",
 }

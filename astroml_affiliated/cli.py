@@ -22,6 +22,8 @@ __all__ = ["main"]
 #: Demo parts, run in this order: (name, "module:function" taking an output directory).
 DEMO_PARTS = [
     ("flares", "astroml_affiliated.flares.demo:run_demo"),
+    ("imagediff", "astroml_affiliated.imagediff.demo:run_demo"),
+    ("spectra", "astroml_affiliated.spectra.demo:run_demo"),
 ]
 
 
