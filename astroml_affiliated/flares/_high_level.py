@@ -26,8 +26,10 @@ _BITMASK_NAMES = ("none", "default", "hard", "hardest")
 class FlareTable(QTable):
     """Flares found in a light curve: one row per flare (an `astropy.table.QTable`).
 
-    Columns
-    -------
+    Notes
+    -----
+    The columns are:
+
     tpeak, tstart, tstop : `~astropy.time.Time`
         Peak, start and stop of the flare (start and stop of the span used for the
         equivalent duration).
