@@ -240,7 +240,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="weights", help="directory of registry.json")
     parser.add_argument("--members", type=int, default=4)
-    parser.add_argument("--epochs", type=int, default=50)
+    parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--hidden", default="512,256,128")
     parser.add_argument("--dropout", type=float, default=0.1)
