@@ -2,7 +2,24 @@
 
 ``DATA_DIR`` holds ``lc/*.fits`` (TESS 2-min light curves), ``lc_index.csv`` and
 ``vetted_flares.csv`` (see the project's data README). The run is seeded and writes
-``flares-cnn-1.0.0-m{k}.weights.h5`` and the registry entry into ``--out`` (``weights/``).
+``flares-cnn-1.1.0-m{k}.weights.h5`` and the registry entry into ``--out`` (``weights/``).
+
+Version 1.1.0 is trained in two rounds (hard-negative mining):
+
+1. a first-round ensemble (the 1.0.0 recipe) scores the training stars; with
+   ``--mine-with FILE...`` the given weights files are used instead of training it (the
+   released 1.1.0 was mined with the 1.0.0 weights, ``flares-cnn-1.0.0-m*.weights.h5``
+   from git history, commit 8bf8cf2);
+2. its events (p >= ``--mine-threshold``, peak >= 2 sigma) that overlap no vetted or
+   unvetted candidate and are *not* flare-like (no 3 consecutive cadences above 3 sigma
+   within the event +- 2 cadences) become hard negatives: crops are centred on them and
+   their cadences (+- 3) are up-weighted; the ensemble is then trained again with the
+   same seeds and recipe.
+
+A development subset of the training stars (every fourth training star from the
+second, ordered like the split) is used for neither training nor mining; at the end
+both ensembles are scored on it (``dev`` in the training log). Held-out stars are never
+read.
 
 Split: by star. Stars are ordered by (number of vetted real flares, sha256 of the TIC)
 and every fourth star, starting with the second, is held out for validation
@@ -39,11 +56,12 @@ import numpy as np
 
 from ..flares import core
 
-__all__ = ["load_index", "split_stars", "load_lightcurve", "main"]
+__all__ = ["load_index", "split_stars", "split_dev", "load_lightcurve", "mine_hard_negatives",
+           "dev_metrics", "load_members", "main"]
 
 CADENCE = 2.0 / 60 / 24  # days
 WINDOW = 200
-VERSION = "1.0.0"
+VERSION = "1.1.0"
 NAME = "flares-cnn"
 
 
@@ -94,6 +112,12 @@ def split_stars(files, cands):
     return sorted(set(tics) - val), sorted(val)
 
 
+def split_dev(train_tics, files, cands):
+    """``(fit_tics, dev_tics)``: the training stars split again by the same rule."""
+    sub = [f for f in files if f["tic"] in set(train_tics)]
+    return split_stars(sub, cands)
+
+
 def load_lightcurve(data_dir, fname):
     """``time, flux, flux_err, cadenceno`` arrays of one light curve (finite, QUALITY 0)."""
     from astropy.io import fits
@@ -126,7 +150,7 @@ def excursions(z, mask, *, nsig=3.0, nmin=3):
 # one augmented copy of a light curve, with labels
 
 
-def _labels_for(t, f, e, cad, cand_rows, rng, *, inject=True, n_per=400):
+def _labels_for(t, f, e, cad, cand_rows, rng, *, inject=True, n_per=400, hard=()):
     """Inject events into one light curve; return prepared segments with y and w."""
     n = t.size
     y = np.zeros(n, dtype="float32")
@@ -169,12 +193,18 @@ def _labels_for(t, f, e, cad, cand_rows, rng, *, inject=True, n_per=400):
         if not covered[a:b + 1].any():
             w[max(0, a - 5):b + 25] = 0
         busy[max(0, a - 100):b + 150] = True
+    for a, b in hard:  # mined false alarms (indices into t): up-weighted negatives
+        sl = slice(max(0, a - 3), b + 4)
+        w[sl] = np.where(w[sl] > 0, np.maximum(w[sl], 3.0), 0.0)
+        busy[max(0, a - 100):b + 150] = True
     events = []  # (kind, index) for crop centres
     for r in cand_rows:
         a, b = span(r["cstart"], r["cstop"])
         if a < n:
             events.append(("real" if r["real"] == 1 else "rej" if r["real"] == -1 else "unv",
                            a))
+    for a, b in hard:
+        events.append(("hard", (a + b) // 2))
     if inject:
         n_inj = max(1, n // n_per)
         # candidate positions: random, plus some at segment edges
@@ -285,7 +315,7 @@ def _crops(prepared, events, rng, crop, n_random):
         for k, index in where.items():
             g = np.flatnonzero(index == i)
             if g.size:
-                reps = 3 if kind == "real" else 2 if kind == "rej" else 1
+                reps = 3 if kind == "real" else 2 if kind in ("rej", "hard") else 1
                 for _ in range(reps):
                     take(k, g[0] - int(rng.integers(16, crop - 16)))
                 break
@@ -300,8 +330,12 @@ def _crops(prepared, events, rng, crop, n_random):
 
 
 def build_dataset(data_dir, files, cands, *, seed, n_variants, crop, n_random=12,
-                  log=print):
-    """Stack training crops from ``n_variants`` augmented copies of each light curve."""
+                  hard=None, log=print):
+    """Stack training crops from ``n_variants`` augmented copies of each light curve.
+
+    ``hard``: ``(tic, sector)`` -> list of ``(start, stop)`` mined hard negatives.
+    """
+    hard = hard or {}
     rng = np.random.default_rng(seed)
     X, Y, W = [], [], []
     for v in range(n_variants):
@@ -309,7 +343,8 @@ def build_dataset(data_dir, files, cands, *, seed, n_variants, crop, n_random=12
         for rec in files:
             t, f, e, cad = load_lightcurve(data_dir, rec["file"])
             rows = cands.get((rec["tic"], rec["sector"]), [])
-            prepared, events = _labels_for(t, f, e, cad, rows, rng, inject=True)
+            prepared, events = _labels_for(t, f, e, cad, rows, rng, inject=True,
+                                           hard=hard.get((rec["tic"], rec["sector"]), ()))
             xs, ys, ws = _crops(prepared, events, rng, crop, n_random)
             X += xs
             Y += ys
@@ -323,49 +358,115 @@ def build_dataset(data_dir, files, cands, *, seed, n_variants, crop, n_random=12
 
 
 # --------------------------------------------------------------------------------------
+# scoring with an ensemble: mining hard negatives, development metrics
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="python -m astroml_affiliated.training.flares",
-        description="Train the flare CNN ensemble on real TESS 2-min light curves.")
-    parser.add_argument("data_dir", help="directory with lc/, lc_index.csv, vetted_flares.csv")
-    parser.add_argument("--out", default="weights", help="output directory (weights/)")
-    parser.add_argument("--members", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--variants", type=int, default=5,
-                        help="augmented copies of each training light curve")
-    parser.add_argument("--crop", type=int, default=256)
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--seed", type=int, default=20261125)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--no-registry", action="store_true")
-    args = parser.parse_args(argv)
+def _ensemble_events(models, t, f, e, threshold, *, min_len, min_peak):
+    """Events ``(start, stop, peak)`` (indices into ``t``) and the clean ``z`` per cadence."""
+    from ..flares._high_level import _score_arrays
 
-    os.environ.setdefault("PYTHONHASHSEED", str(args.seed))
-    from ..device import import_keras, import_tensorflow
+    segs, means, _ = _score_arrays(t, f, e, CADENCE, models)
+    z = np.zeros(t.size)
+    out = []
+    for seg, pm in zip(segs, means):
+        z[seg.index[seg.mask]] = seg.z[seg.mask]
+        j = np.flatnonzero(seg.mask)
+        sig = np.where(seg.mask, seg.z, -np.inf)
+        for s0, s1, pk in core.find_events(pm, sig, threshold, min_len=min_len,
+                                           min_peak=min_peak):
+            a = seg.index[j[np.clip(np.searchsorted(j, s0), 0, j.size - 1)]]
+            b = seg.index[j[np.clip(np.searchsorted(j, s1, side="right") - 1, 0,
+                                    j.size - 1)]]
+            p = seg.index[pk] if seg.mask[pk] else a
+            out.append((int(a), int(b), int(p)))
+    return out, z
 
-    tf = import_tensorflow()
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-    keras = import_keras()
+
+def _classify(events, cad, rows, z):
+    """Per event: 'real', 'rej', 'unv' (overlaps such a candidate within 3 cadences),
+    'echo' (within 50 cadences of one) or 'iso'; and whether it is flare-like."""
+    spans = [(np.searchsorted(cad, r["cstart"]),
+              np.searchsorted(cad, r["cstop"], "right") - 1, r["real"]) for r in rows]
+    out = []
+    for a, b, _ in events:
+        kind = None
+        for ca, cb, rr in spans:
+            if a <= cb + 3 and b >= ca - 3:
+                kind = {1: "real", -1: "rej"}.get(rr, "unv")
+                if rr == 1:
+                    break
+        if kind is None:
+            kind = ("echo" if any(a <= cb + 50 and b >= ca - 50 for ca, cb, _ in spans)
+                    else "iso")
+        run = np.convolve((z[max(0, a - 2):b + 3] > 3).astype(int), np.ones(3, int),
+                          "valid")
+        out.append((kind, bool(run.size and run.max() >= 3)))
+    return out
+
+
+def mine_hard_negatives(data_dir, files, cands, models, *, threshold=0.3, min_peak=2.0):
+    """False alarms of ``models`` on ``files``: ``(tic, sector)`` -> ``[(start, stop)]``.
+
+    Kept: events overlapping no candidate (vetted or not) and not flare-like.
+    """
+    hard, counts = {}, Counter()
+    for rec in files:
+        t, f, e, cad = load_lightcurve(data_dir, rec["file"])
+        rows = cands.get((rec["tic"], rec["sector"]), [])
+        ev, z = _ensemble_events(models, t, f, e, threshold, min_len=1, min_peak=min_peak)
+        keep = []
+        for (a, b, _), (kind, flarelike) in zip(ev, _classify(ev, cad, rows, z)):
+            counts[kind + ("_flarelike" if flarelike else "")] += 1
+            if kind in ("echo", "iso") and not flarelike:
+                keep.append((a, b))
+        hard[(rec["tic"], rec["sector"])] = keep
+    return hard, dict(counts)
+
+
+def dev_metrics(data_dir, files, cands, models, *, threshold=0.5, min_sigma=3.0):
+    """Recall of vetted real flares and unmatched events per light curve (as the
+    benchmark counts them, with ``find_flares``' defaults)."""
+    n_real = found = iso = flarelike = echo = rej = 0
+    for rec in files:
+        t, f, e, cad = load_lightcurve(data_dir, rec["file"])
+        rows = cands.get((rec["tic"], rec["sector"]), [])
+        ev, z = _ensemble_events(models, t, f, e, threshold, min_len=2, min_peak=min_sigma)
+        kinds = _classify(ev, cad, rows, z)
+        for r in rows:
+            if r["real"] != 1:
+                continue
+            n_real += 1
+            ca = np.searchsorted(cad, r["cstart"])
+            cb = np.searchsorted(cad, r["cstop"], "right") - 1
+            found += any(a <= cb + 3 and b >= ca - 3 for a, b, _ in ev)
+        iso += sum(k == "iso" for k, _ in kinds)
+        flarelike += sum(k == "iso" and fl for k, fl in kinds)
+        echo += sum(k == "echo" for k, _ in kinds)
+        rej += sum(k == "rej" for k, _ in kinds)
+    n = max(1, len(files))
+    return {"threshold": threshold, "min_sigma": min_sigma, "n_lightcurves": len(files),
+            "n_real": n_real, "recovered": found, "recall": found / max(1, n_real),
+            "isolated_per_lc": iso / n, "isolated_flarelike_per_lc": flarelike / n,
+            "echo_per_lc": echo / n, "on_rejected": rej}
+
+
+def load_members(paths, window=WINDOW):
+    """Ensemble members built in code with the given weights files."""
     from ..flares.models import build_flare_cnn
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    files, cands = load_index(args.data_dir)
-    train_tics, val_tics = split_stars(files, cands)
-    train_files = [f for f in files if f["tic"] in set(train_tics)]
-    n_real = sum(r["real"] == 1 for f in train_files
-                 for r in cands.get((f["tic"], f["sector"]), []))
-    print(f"{len(train_tics)} training stars ({len(train_files)} light curves, {n_real} "
-          f"vetted real flares); {len(val_tics)} validation stars held out: {val_tics}")
-    t_start = time.time()
-    X, Y, W = build_dataset(args.data_dir, train_files, cands, seed=args.seed,
-                            n_variants=args.variants, crop=args.crop)
-    t_data = time.time() - t_start
-    print(f"dataset: {X.shape[0]} crops, positive cadences {float((Y[..., 0] * (W > 0)).sum()):.0f}"
-          f" of {float((W > 0).sum()):.0f} weighted; built in {t_data:.0f} s")
+    models = []
+    for p in paths:
+        m = build_flare_cnn(window)
+        m.load_weights(p)
+        models.append(m)
+    return models
+
+
+def _train_members(X, Y, W, args, out, version, log=print):
+    from ..device import import_keras
+    from ..flares.models import build_flare_cnn
+
+    keras = import_keras()
     paths, histories = [], []
     for k in range(args.members):
         keras.utils.set_random_seed(args.seed + 1000 * k)
@@ -383,23 +484,101 @@ def main(argv=None):
         model.optimizer.learning_rate.assign(5e-4)
         hist2 = model.fit(X[sel], Y[sel], sample_weight=W[sel], batch_size=args.batch,
                           epochs=2, verbose=2, shuffle=True)
-        path = out / f"{NAME}-{VERSION}-m{k}.weights.h5"
+        path = Path(out) / f"{NAME}-{version}-m{k}.weights.h5"
         model.save_weights(path)
         paths.append(path)
         histories.append({"loss": [float(v) for v in hist.history["loss"]
                                    + hist2.history["loss"]],
                           "seconds": round(time.time() - t0, 1)})
-        print(f"member {k}: {time.time() - t0:.0f} s, final loss "
-              f"{histories[-1]['loss'][-1]:.4f} -> {path}")
+        log(f"member {k}: {time.time() - t0:.0f} s, final loss "
+            f"{histories[-1]['loss'][-1]:.4f} -> {path}")
+    return paths, histories
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m astroml_affiliated.training.flares",
+        description="Train the flare CNN ensemble on real TESS 2-min light curves.")
+    parser.add_argument("data_dir", help="directory with lc/, lc_index.csv, vetted_flares.csv")
+    parser.add_argument("--out", default="weights", help="output directory (weights/)")
+    parser.add_argument("--members", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--variants", type=int, default=5,
+                        help="augmented copies of each training light curve")
+    parser.add_argument("--crop", type=int, default=256)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=20261125)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--mine-with", nargs="+", default=None, metavar="FILE",
+                        help="weights files of the first-round ensemble used for mining "
+                             "(default: train the first round here)")
+    parser.add_argument("--mine-threshold", type=float, default=0.3)
+    parser.add_argument("--no-registry", action="store_true")
+    args = parser.parse_args(argv)
+
+    os.environ.setdefault("PYTHONHASHSEED", str(args.seed))
+    from ..device import import_tensorflow
+
+    tf = import_tensorflow()
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    files, cands = load_index(args.data_dir)
+    train_tics, val_tics = split_stars(files, cands)
+    fit_tics, dev_tics = split_dev(train_tics, files, cands)
+    train_files = [f for f in files if f["tic"] in set(fit_tics)]
+    dev_files = [f for f in files if f["tic"] in set(dev_tics)]
+    n_real = sum(r["real"] == 1 for f in train_files
+                 for r in cands.get((f["tic"], f["sector"]), []))
+    print(f"{len(fit_tics)} training stars ({len(train_files)} light curves, {n_real} "
+          f"vetted real flares); {len(dev_tics)} development stars ({len(dev_files)} light "
+          f"curves): {dev_tics}; {len(val_tics)} validation stars held out: {val_tics}")
+    t_start = time.time()
+    round1 = {}
+    if args.mine_with:
+        first = load_members(args.mine_with)
+        round1["weights"] = [Path(p).name for p in args.mine_with]
+    else:
+        X, Y, W = build_dataset(args.data_dir, train_files, cands, seed=args.seed,
+                                n_variants=args.variants, crop=args.crop)
+        r1dir = out / "round1"
+        r1dir.mkdir(exist_ok=True)
+        paths1, hist1 = _train_members(X, Y, W, args, r1dir, "round1")
+        first = load_members(paths1)
+        round1 = {"weights": [str(p) for p in paths1], "members": hist1}
+        del X, Y, W
+    hard, mined = mine_hard_negatives(args.data_dir, train_files, cands, first,
+                                      threshold=args.mine_threshold)
+    n_hard = sum(len(v) for v in hard.values())
+    print(f"mined {n_hard} hard negatives on {len(train_files)} training light curves "
+          f"(events by kind: {mined})")
+    t_data0 = time.time()
+    X, Y, W = build_dataset(args.data_dir, train_files, cands, seed=args.seed,
+                            n_variants=args.variants, crop=args.crop, hard=hard)
+    t_data = time.time() - t_data0
+    print(f"dataset: {X.shape[0]} crops, positive cadences {float((Y[..., 0] * (W > 0)).sum()):.0f}"
+          f" of {float((W > 0).sum()):.0f} weighted; built in {t_data:.0f} s")
+    paths, histories = _train_members(X, Y, W, args, out, VERSION)
     t_total = time.time() - t_start
     print(f"total training time {t_total:.0f} s")
-    summary = {"seconds_total": round(t_total, 1), "seconds_dataset": round(t_data, 1),
+    dev = {"first_round": dev_metrics(args.data_dir, dev_files, cands, first),
+           VERSION: dev_metrics(args.data_dir, dev_files, cands, load_members(paths))}
+    print(f"development stars: {json.dumps(dev, indent=1)}")
+    summary = {"version": VERSION, "seconds_total": round(t_total, 1),
+               "seconds_dataset": round(t_data, 1),
                "members": histories, "n_crops": int(X.shape[0]),
-               "train_tics": train_tics, "validation_tics": val_tics,
-               "n_train_lightcurves": len(train_files), "n_train_real_flares": n_real}
+               "train_tics": fit_tics, "dev_tics": dev_tics, "validation_tics": val_tics,
+               "n_train_lightcurves": len(train_files), "n_train_real_flares": n_real,
+               "round1": round1, "mine_threshold": args.mine_threshold,
+               "n_hard_negatives": n_hard, "mined_events": mined, "dev": dev}
     if not args.no_registry:
         from ..weights import write_registry_entry
 
+        cmd = "python -m astroml_affiliated.training.flares DATA_DIR --out weights/"
+        if args.mine_with:
+            cmd += " --mine-with " + " ".join(Path(p).name for p in args.mine_with)
         write_registry_entry(
             NAME, version=VERSION,
             architecture="astroml_affiliated.flares.models:build_flare_cnn",
@@ -409,14 +588,17 @@ def main(argv=None):
                         "TESS 2-minute light curves.",
             input={"cadence_s": 120.0, "window": WINDOW, "channels": ["asinh(z)", "mask"],
                    "trend_width": 73, "max_gap": 10},
-            training={"command": "python -m astroml_affiliated.training.flares DATA_DIR "
-                                 "--out weights/",
+            training={"command": cmd,
                       "data": "81 TESS 2-min light curves of 46 M dwarfs with vetted "
                               "flares (TESS_UCD_flares), synthetic injected flares and "
-                              "artefacts",
+                              "artefacts, hard negatives mined with a first-round "
+                              "ensemble",
                       "split": "by star: every 4th star from the 2nd ordered by (number "
-                               "of vetted real flares, sha256(TIC))",
-                      "validation_tics": val_tics, "seed": args.seed,
+                               "of vetted real flares, sha256(TIC)) held out; the rest "
+                               "split again by the same rule into training and "
+                               "development stars",
+                      "validation_tics": val_tics, "dev_tics": dev_tics,
+                      "seed": args.seed,
                       "epochs": args.epochs + 2, "members": args.members,
                       "seconds": round(t_total, 1), "date": "2026-11-25"},
             model_card="docs/models/flares-cnn.rst",
