@@ -1,8 +1,10 @@
-"""Batch runs: many light curves or spectra through a model, serially or with Dask.
+"""Batch runs: many light curves, image pairs or spectra through a model, serially or
+with Dask.
 
 `find_flares_batch` and `estimate_parameters_batch` take many inputs (file paths,
-globs, ``@list`` files of paths, or in-memory objects) and return **one** table with
-every input accounted for:
+globs, ``@list`` files of paths, or in-memory objects), `difference_batch` many
+(science, reference) image pairs (or a file of pairs), and they return **one** table
+with every input accounted for:
 
 * every input gets at least one row. Its ``input`` column holds the path (or
   ``<LightCurve #3>`` for an in-memory object) and ``status`` is ``'ok'`` (a result
@@ -35,9 +37,10 @@ import numpy as np
 
 from .errors import AstroMLError, DeviceError, InputError, WeightsError
 
-__all__ = ["find_flares_batch", "estimate_parameters_batch", "run_batch", "expand_inputs",
-           "read_lightcurve", "read_spectrum",
-           "write_table_atomic", "write_lightcurve_fits", "TASKS", "STATUS_OK",
+__all__ = ["find_flares_batch", "estimate_parameters_batch", "difference_batch",
+           "run_batch", "expand_inputs", "expand_pairs",
+           "read_lightcurve", "read_spectrum", "read_image", "read_image_pair",
+           "write_table_atomic", "write_ccd_atomic", "write_lightcurve_fits", "TASKS", "STATUS_OK",
            "STATUS_EMPTY", "STATUS_ERROR", "BatchInterrupted"]
 
 STATUS_OK = "ok"
@@ -70,6 +73,8 @@ class _Task:
     kind: str  #: what an input is, for messages
     options: tuple  #: keyword options the model function accepts
     batched: bool = False  #: predict accepts a list of objects (one call per chunk)
+    pairs: bool = False  #: an input is a (science, reference) pair, see `expand_pairs`
+    reader_options: tuple = ()  #: options that go to the reader, not to predict
     extra: dict = field(default_factory=dict)
 
 
@@ -89,6 +94,11 @@ TASKS = {
                      "astroml_affiliated.spectra:estimate_parameters", "spectrum",
                      ("model", "device", "min_good_fraction", "batch_size"),
                      batched=True),
+    "diff": _Task("diff", "astroml_affiliated.batch:read_image_pair",
+                  "astroml_affiliated.batch:_difference_pair", "image pair",
+                  ("threshold", "model", "device", "align", "saturation", "gain", "unit",
+                   "outdir"),
+                  pairs=True, reader_options=("unit",)),
 }
 
 
@@ -146,6 +156,130 @@ def read_spectrum(path):
                 if path.lower().endswith((".fits", ".fit", ".fits.gz")):
                     return cls.read(path, format="tabular-fits")
             raise
+
+
+def read_image(path, *, unit=None):
+    """Read an image with `~astropy.nddata.CCDData.read` (FITS; the first HDU with data,
+    a ``MASK`` and an ``UNCERT`` extension if present).
+
+    Parameters
+    ----------
+    path : str or path
+    unit : str or `~astropy.units.Unit`, optional
+        The unit of the data if the header has no ``BUNIT`` (a ``BUNIT`` in the file
+        takes precedence).
+
+    Raises
+    ------
+    InputError
+        The file has no ``BUNIT`` and no ``unit`` was given.
+    """
+    import warnings
+
+    from astropy.nddata import CCDData
+
+    path = os.fspath(path)
+    unit = _parse_unit(unit)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such file: {path}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            try:
+                return CCDData.read(path)
+            except ValueError as exc:
+                if "unit" not in str(exc):
+                    raise
+            if unit is None:
+                raise InputError(f"{path} has no unit (no BUNIT keyword): give one with "
+                                 "--unit / unit= (e.g. electron or adu)")
+            return CCDData.read(path, unit=unit)
+        except (InputError, MemoryError):
+            raise
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [""])[0]
+            raise InputError(f"cannot read {path} as a FITS image ({type(exc).__name__}"
+                             + (f": {first}" if first else "") + ")") from exc
+
+
+def _parse_unit(unit):
+    if unit is None:
+        return None
+    import astropy.units as u
+
+    try:
+        return u.Unit(unit)
+    except (ValueError, TypeError):
+        raise InputError(f"unit {unit!r} is not a unit astropy knows (e.g. electron, "
+                         "adu, electron/s)") from None
+
+
+class _ImagePair:
+    """A science and a reference image, and the name of their difference image."""
+
+    __slots__ = ("science", "reference", "name", "diff_file")
+
+    def __init__(self, science, reference, name):
+        self.science, self.reference, self.name = science, reference, name
+        self.diff_file = ""
+
+
+_IMAGE_EXTENSIONS = (".fits", ".fit", ".fts")
+
+
+def _image_stem(path):
+    name = os.path.basename(os.fspath(path))
+    for ext in (".gz", ".fz", ".bz2"):
+        if name.lower().endswith(ext):
+            name = name[:-len(ext)]
+    for ext in _IMAGE_EXTENSIONS:
+        if name.lower().endswith(ext):
+            name = name[:-len(ext)]
+    return name
+
+
+def _diff_name(pair):
+    """File name of a pair's difference image (None for in-memory images)."""
+    science, reference = pair
+    if not (_is_pathlike(science) and _is_pathlike(reference)):
+        return None
+    return f"{_image_stem(science)}-minus-{_image_stem(reference)}.fits"
+
+
+def read_image_pair(pair, *, unit=None):
+    """Read a (science, reference) pair of image files with `read_image`.
+
+    Elements that are already `~astropy.nddata.CCDData` (or `~astropy.nddata.NDData`)
+    objects are kept as they are (not copied: image differencing does not modify them).
+    """
+    science, reference = pair
+    images = [read_image(p, unit=unit) if _is_pathlike(p) else p
+              for p in (science, reference)]
+    return _ImagePair(images[0], images[1], _diff_name(pair))
+
+
+def _difference_pair(pair, *, outdir=None, threshold=5, **options):
+    """Difference one pair, write the difference image, find its transients."""
+    import astropy.units as u
+
+    from .imagediff import difference, find_transients
+
+    diff = difference(pair.science, pair.reference, **options)
+    if outdir is not None and pair.name:
+        path = Path(outdir) / pair.name
+        write_ccd_atomic(diff, path)
+        pair.diff_file = os.fspath(path)
+    table = find_transients(diff, threshold)
+    if "sky" in table.colnames:  # plain columns: they stack with rows that lack them
+        sky = table["sky"].icrs
+        index = table.colnames.index("sky")
+        table.remove_column("sky")
+        table.add_column(sky.ra.to(u.deg), name="ra", index=index)
+        table.add_column(sky.dec.to(u.deg), name="dec", index=index + 1)
+    for key in ("model", "version", "sha256", "device"):
+        if key in diff.meta:
+            table.meta[key] = diff.meta[key]
+    return table
 
 
 def write_lightcurve_fits(lc, path, *, overwrite=False):
@@ -269,12 +403,107 @@ def expand_inputs(inputs):
     return unique
 
 
+def expand_pairs(pairs):
+    """The list of (science, reference) pairs of a batch run of image differencing.
+
+    Parameters
+    ----------
+    pairs : str, path, or iterable of (science, reference)
+        A text file with two paths per line, science first (whitespace-separated;
+        blank lines and lines starting with ``#`` are skipped; relative paths are
+        relative to the current directory; ``'@pairs.txt'`` is accepted too), or a list
+        of 2-element sequences of paths or `~astropy.nddata.CCDData` objects.
+
+    Returns
+    -------
+    list of tuple
+        ``(science, reference)``, paths as `str`, in order, each pair of paths once.
+
+    Raises
+    ------
+    InputError
+        The file cannot be read, a line or an item is not two paths, or there is no pair.
+    """
+    if _is_pathlike(pairs):
+        text = os.path.expanduser(os.fspath(pairs))
+        if isinstance(pairs, str) and text.startswith("@"):
+            text = os.path.expanduser(text[1:])
+        try:
+            with open(text, encoding="utf-8") as fh:
+                lines = fh.read().splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            why = getattr(exc, "strerror", None) or str(exc)
+            raise InputError(f"cannot read the file of pairs {text}: {why}") from None
+        items = []
+        for number, line in enumerate(lines, 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            fields = line.split()
+            if len(fields) != 2:
+                raise InputError(f"{text}, line {number}: expected two paths (science "
+                                 f"reference), found {len(fields)} field(s)")
+            items.append(tuple(fields))
+    else:
+        try:
+            items = list(pairs)
+        except TypeError:
+            raise InputError("pairs must be a file of pairs or a list of (science, "
+                             f"reference), not {type(pairs).__name__}") from None
+    out, seen = [], set()
+    for number, item in enumerate(items):
+        if _is_pathlike(item) or not hasattr(item, "__len__") or len(item) != 2:
+            raise InputError(f"pair #{number} is not a (science, reference) pair: "
+                             f"{item!r:.100}")
+        pair = tuple(os.path.expanduser(os.fspath(p)) if _is_pathlike(p) else p
+                     for p in item)
+        key = _item_key(pair)
+        if key is not None:
+            if key in seen:
+                continue
+            seen.add(key)
+        out.append(pair)
+    if not out:
+        raise InputError("no image pairs given")
+    return out
+
+
 def _path_key(path):
     return os.path.normpath(os.path.abspath(os.path.expanduser(path)))
 
 
+def _item_key(item):
+    """What identifies an input across runs (None for an in-memory object)."""
+    if isinstance(item, str):
+        return _path_key(item)
+    if isinstance(item, tuple) and all(isinstance(p, str) for p in item):
+        return "\n".join(_path_key(p) for p in item)
+    return None
+
+
+def _row_keys(table, task):
+    """`_item_key` of the inputs of a result table's rows."""
+    if task.pairs:
+        columns = [np.asarray(table[c], dtype=str) for c in ("science", "reference")]
+        items = [tuple(p) for p in zip(*columns)]
+    else:
+        items = list(np.asarray(table["input"], dtype=str))
+    return [None if any(p.startswith("<") or not p for p in
+                        (item if isinstance(item, tuple) else (item,)))
+            else _item_key(item) for item in items]
+
+
 def _label(item, index):
+    if isinstance(item, tuple):
+        return " - ".join(_label(p, index) for p in item)
     return item if isinstance(item, str) else f"<{type(item).__name__} #{index}>"
+
+
+def _item_columns(task, item, index):
+    """Columns that name an input, on every row (results, empty and error)."""
+    if task.pairs:
+        return {"science": _label(item[0], index), "reference": _label(item[1], index)}
+    return {}
 
 
 # -- one input, one chunk (this runs on the workers) ------------------------------------
@@ -321,12 +550,18 @@ def _input_columns(task, obj):
     if task.name == "flares":
         target, sector = _target_sector(obj)
         return {"target": target, "sector": sector}
+    if task.pairs:
+        return {"diff_file": obj.diff_file}
     return {}
 
 
 def _annotate(task, table, obj):
     for name, value in _input_columns(task, obj).items():
-        table[name] = np.array([value] * len(table))
+        if task.pairs:  # before the model's columns
+            table.add_column(np.array([value] * len(table), dtype=str), name=name,
+                             index=0)
+        else:
+            table[name] = np.array([value] * len(table))
     if task.name == "spectra":
         table["spectrum_index"] = np.arange(len(table), dtype=np.int64)
     return table
@@ -366,10 +601,13 @@ def _process_chunk(task_name, items, options):
     task = TASKS[task_name]
     predict = _import(task.predict)
     reader = _import(task.reader)
+    reader_options = {k: v for k, v in options.items() if k in task.reader_options}
+    options = {k: v for k, v in options.items() if k not in task.reader_options}
     loaded, results = [], {}
     for index, item in items:
         try:
-            loaded.append((index, reader(item) if _is_pathlike(item) else item))
+            read = _is_pathlike(item) or (task.pairs and isinstance(item, tuple))
+            loaded.append((index, reader(item, **reader_options) if read else item))
         except _FATAL:
             raise
         except Exception as exc:
@@ -415,8 +653,11 @@ def _run_chunk(task_name, items, labels, options):
     results (None if it has none).
     """
     results = _process_chunk(task_name, items, options)
+    task = TASKS[task_name]
     ok_pieces, status_pieces, statuses, ok_tables = [], [], {}, []
-    for (index, status, table, err, extra), label in zip(results, labels):
+    for (index, status, table, err, extra), label, (_, item) in zip(results, labels,
+                                                                     items):
+        extra = {**_item_columns(task, item, index), **extra}
         statuses[index] = status
         piece = _status_table(label, status, err, table, extra)
         piece["_index"] = np.full(len(piece), index, dtype=np.int64)
@@ -444,6 +685,9 @@ def _status_table(label, status, error, table=None, extra=None):
         n = len(out)
         out.add_column(np.array([label] * n, dtype=str), name="input", index=0)
         out.add_column(np.array([status] * n, dtype=str), name="status", index=1)
+        new = [(k, v) for k, v in (extra or {}).items() if k not in out.colnames]
+        for position, (name, value) in enumerate(new, 2):
+            out.add_column(np.array([value] * n), name=name, index=position)
         out["error"] = np.array([error] * n, dtype=str)
         return out
     out = QTable({"input": np.array([label], dtype=str),
@@ -490,7 +734,9 @@ def _stack(pieces):
     out = vstack(pieces, join_type="outer", metadata_conflicts="silent")
     out = QTable(out, copy=False)
     # string columns of masked rows: empty strings are clearer than masked values
-    for name in ("input", "status", "error"):
+    for name in ("input", "status", "error", "science", "reference", "diff_file"):
+        if name not in out.colnames:
+            continue
         col = out[name]
         if hasattr(col, "filled"):
             out[name] = col.filled("")
@@ -553,12 +799,33 @@ def write_table_atomic(table, path, *, format=None):
     """
     path = Path(path)
     fmt = format or _table_format(path)
-    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
     kwargs = {"serialize_meta": True} if fmt in ("hdf5", "parquet") else {}
     if fmt == "hdf5":
         kwargs["path"] = "data"
+    return _write_atomic(path, lambda tmp: table.write(tmp, format=fmt, overwrite=True,
+                                                       **kwargs))
+
+
+def write_ccd_atomic(ccd, path):
+    """Write a `~astropy.nddata.CCDData` to a FITS file atomically (as
+    `write_table_atomic`), its mask and uncertainty in ``MASK`` and ``UNCERT``
+    extensions, which `~astropy.nddata.CCDData.read` reads back."""
+    import warnings
+
+    def write(tmp):
+        with warnings.catch_warnings():  # e.g. long meta keys written as HIERARCH cards
+            warnings.simplefilter("ignore")
+            ccd.write(tmp, format="fits", overwrite=True, hdu_mask="MASK",
+                      hdu_uncertainty="UNCERT")
+
+    return _write_atomic(Path(path), write)
+
+
+def _write_atomic(path, write):
+    """``write(tmp)`` to a temporary file next to ``path``, then move it over ``path``."""
+    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
     try:
-        table.write(tmp, format=fmt, overwrite=True, **kwargs)
+        write(tmp)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -667,11 +934,12 @@ def _chunks(items, size):
 def run_batch(task, inputs, *, client=None, n_workers=None, output=None, resume=False,
               overwrite=False, progress=False, chunk_size=None, checkpoint=60.0,
               **options):
-    """Run model ``task`` (``'flares'`` or ``'spectra'``) on many inputs.
+    """Run model ``task`` (``'flares'``, ``'spectra'`` or ``'diff'``) on many inputs.
 
     See `find_flares_batch` for the parameters. ``options`` are passed to the model
-    function (`~astroml_affiliated.flares.find_flares` or
-    `~astroml_affiliated.spectra.estimate_parameters`).
+    function (`~astroml_affiliated.flares.find_flares`,
+    `~astroml_affiliated.spectra.estimate_parameters`, or, for ``'diff'``, see
+    `difference_batch`).
 
     Returns
     -------
@@ -687,7 +955,9 @@ def run_batch(task, inputs, *, client=None, n_workers=None, output=None, resume=
                          f"accepted: {', '.join(task.options)}")
     if client is not None and n_workers:
         raise InputError("give either client or n_workers, not both")
-    items = expand_inputs(inputs)
+    items = expand_pairs(inputs) if task.pairs else expand_inputs(inputs)
+    if task.pairs:
+        _check_diff_options(items, options)
     fmt = None
     previous = None
     if output is not None:
@@ -712,28 +982,26 @@ def run_batch(task, inputs, *, client=None, n_workers=None, output=None, resume=
     # inputs already done in a previous run (ok or empty) are skipped
     kept, done = [], set()
     if previous is not None:
-        keys = [_path_key(p) if p and not p.startswith("<") else None
-                for p in np.asarray(previous["input"], dtype=str)]
+        keys = _row_keys(previous, task)
         status = np.asarray(previous["status"], dtype=str)
         keep = np.array([k is not None and s != STATUS_ERROR
                          for k, s in zip(keys, status)], dtype=bool)
         done = {k for k, ok in zip(keys, keep) if ok}
         if keep.any():
             kept = [previous[keep]]
-    todo = [(i, item) for i, item in enumerate(items)
-            if not (isinstance(item, str) and _path_key(item) in done)]
+    keys = [_item_key(item) for item in items]
+    todo = [(i, item) for i, (item, key) in enumerate(zip(items, keys))
+            if key is None or key not in done]
     labels = {i: _label(item, i) for i, item in enumerate(items)}
-    order = {_path_key(lab) if not lab.startswith("<") else lab: i
-             for i, lab in labels.items()}
+    order = {key: i for i, key in enumerate(keys) if key is not None}
 
     statuses, blocks, metas = {}, [], []
     state = {"last_write": time.monotonic()}
     started = time.perf_counter()
     if kept:
         old = kept[0]
-        old["_index"] = np.array(
-            [order.get(_path_key(p), -1) for p in np.asarray(old["input"], dtype=str)],
-            dtype=np.int64)
+        old["_index"] = np.array([order.get(k, -1) for k in _row_keys(old, task)],
+                                 dtype=np.int64)
         metas.append({k: v for k, v in previous.meta.items() if k != "batch"})
 
     def assemble(complete):
@@ -824,8 +1092,9 @@ def _run_on_dask(client, task, todo, labels, options, size, collect, bar):
             except Exception as exc:  # the worker died (KilledWorker) or the task failed
                 msg = _one_line(exc)
                 result = _stack([_status_table(labels[index], STATUS_ERROR,
-                                               f"worker failure: {msg}")
-                                 for index, _ in chunk])
+                                               f"worker failure: {msg}",
+                                               extra=_item_columns(task, item, index))
+                                 for index, item in chunk])
                 result["_index"] = np.array([index for index, _ in chunk], dtype=np.int64)
                 result = ([result], {index: STATUS_ERROR for index, _ in chunk}, None)
             collect(result)
@@ -833,6 +1102,33 @@ def _run_on_dask(client, task, todo, labels, options, size, collect, bar):
     finally:
         for fut in futures:
             fut.cancel()
+
+
+def _check_diff_options(pairs, options):
+    """Check the unit; create the directory of the difference images; refuse pairs
+    whose difference images would have the same file name."""
+    _parse_unit(options.get("unit"))
+    outdir = options.get("outdir")
+    if outdir is None:
+        return
+    outdir = os.fspath(outdir)
+    options["outdir"] = outdir
+    if os.path.exists(outdir) and not os.path.isdir(outdir):
+        raise InputError(f"outdir {outdir} exists and is not a directory")
+    names = {}
+    for pair in pairs:
+        name = _diff_name(pair)
+        if name is not None:
+            if name in names and names[name] != pair:
+                raise InputError(
+                    f"the pairs {names[name][0]} - {names[name][1]} and {pair[0]} - "
+                    f"{pair[1]} would both write {name} in {outdir}: rename a file or "
+                    "split the run")
+            names[name] = pair
+    try:
+        os.makedirs(outdir, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create outdir {outdir}: {exc.strerror}") from None
 
 
 def _progress_bar(progress, total, task, initial=0):
@@ -934,3 +1230,71 @@ def estimate_parameters_batch(inputs, *, client=None, n_workers=None, output=Non
     return run_batch("spectra", inputs, client=client, n_workers=n_workers, output=output,
                      resume=resume, overwrite=overwrite, progress=progress,
                      chunk_size=chunk_size, checkpoint=checkpoint, **options)
+
+
+def difference_batch(pairs, *, client=None, n_workers=None, output=None, resume=False,
+                     overwrite=False, progress=False, chunk_size=None, checkpoint=60.0,
+                     outdir=None, threshold=5, **options):
+    """Difference many image pairs and find their transients: one table, every pair
+    accounted for.
+
+    Each pair is read with `~astropy.nddata.CCDData.read` (see `read_image`),
+    differenced with `~astroml_affiliated.imagediff.difference`, its difference image
+    written to ``outdir`` (atomically) and its transients found with
+    `~astroml_affiliated.imagediff.find_transients`.
+
+    Parameters
+    ----------
+    pairs : str, path or iterable of (science, reference)
+        A text file with two paths per line (science first), or a list of pairs of
+        paths or `~astropy.nddata.CCDData` objects (see `expand_pairs`).
+    outdir : str or path, optional
+        Directory for the difference images (created if needed), one FITS file per pair
+        named ``<science>-minus-<reference>.fits`` after the two files (with ``MASK``
+        and ``UNCERT`` extensions); its path is in the ``diff_file`` column. None: no
+        image is written (in-memory pairs never write one).
+    threshold : float, optional
+        Detection threshold of `~astroml_affiliated.imagediff.find_transients` (S/N,
+        default 5).
+    client, n_workers, output, resume, overwrite, progress, chunk_size, checkpoint
+        As for `find_flares_batch`. ``resume`` skips the pairs (science and reference
+        paths) already in ``output``.
+    **options
+        ``unit`` (the unit of images whose header has no ``BUNIT``), and for
+        `~astroml_affiliated.imagediff.difference`: ``model``, ``device``, ``align``,
+        ``saturation``, ``gain``.
+
+    Returns
+    -------
+    `~astropy.table.QTable`
+        ``input`` (``'science - reference'``), ``status`` (``'ok'``: one row per
+        transient; ``'empty'``: one row for a pair without transients; ``'error'``: one
+        row with the message in ``error``), ``science``, ``reference``, ``diff_file``,
+        then the columns of `~astroml_affiliated.imagediff.find_transients` (its
+        ``sky`` column as ``ra`` and ``dec`` in degrees, ICRS). Rows follow the order
+        of the pairs; ``meta['batch']`` as for `find_flares_batch`.
+
+    Raises
+    ------
+    InputError
+        Bad arguments, a file of pairs that cannot be read or has a line without two
+        paths, two pairs whose difference images would have the same name, an output
+        that exists (without ``resume`` or ``overwrite``).
+    BatchInterrupted
+        The run was interrupted (Ctrl-C); what was done is in ``output``.
+
+    Examples
+    --------
+    >>> from astroml_affiliated.batch import difference_batch
+    >>> from astroml_affiliated.imagediff.demo import synthetic_pair
+    >>> science, reference, _ = synthetic_pair(shape=(128, 128), n_stars=40, seed=20)
+    >>> table = difference_batch([(science, reference)], device="cpu")
+    >>> [str(s) for s in table["status"]], bool(abs(table["x"][0] - 63.5) < 1.5)
+    (['ok'], True)
+    """
+    if outdir is not None:
+        options["outdir"] = outdir
+    return run_batch("diff", pairs, client=client, n_workers=n_workers, output=output,
+                     resume=resume, overwrite=overwrite, progress=progress,
+                     chunk_size=chunk_size, checkpoint=checkpoint, threshold=threshold,
+                     **options)

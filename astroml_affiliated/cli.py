@@ -3,7 +3,10 @@
 ``astroml-affiliated demo`` runs every capability on embedded inputs (no network);
 ``astroml-affiliated weights list|fetch|verify|path`` manages the trained weights;
 ``astroml-affiliated flares FILES... -o flares.ecsv`` and ``astroml-affiliated spectra
-FILES... -o params.ecsv`` run a model on many files (see :mod:`astroml_affiliated.batch`).
+FILES... -o params.ecsv`` run a model on many files (see :mod:`astroml_affiliated.batch`);
+``astroml-affiliated diff SCIENCE REFERENCE -o diff.fits [--transients t.ecsv]``
+differences one image pair, ``astroml-affiliated diff --pairs pairs.txt -o t.ecsv
+--outdir diffs/`` many.
 
 Exit status: 0 when every input was processed, 1 on an error that stopped the command
 (one line on stderr; ``--debug`` shows the traceback), 3 when the output was written but
@@ -77,7 +80,8 @@ EXIT_SOME_FAILED = 3
 
 def _batch_options(args):
     options = {}
-    for name in ("threshold", "model", "device", "quality_bitmask", "min_good_fraction"):
+    for name in ("threshold", "model", "device", "quality_bitmask", "min_good_fraction",
+                 "unit", "align", "saturation", "gain", "outdir"):
         value = getattr(args, name, None)
         if value is not None:
             options[name] = value
@@ -89,14 +93,16 @@ def _cmd_batch(args):
 
     if args.workers is not None and args.scheduler:
         raise AstroMLError("give either --workers or --scheduler, not both")
+    inputs = args.pairs if args.command == "diff" else args.files
     table = batch.run_batch(
-        args.command, args.files, client=args.scheduler or None,
+        args.command, inputs, client=args.scheduler or None,
         n_workers=args.workers, output=args.output, resume=args.resume,
         overwrite=args.overwrite, progress=not args.no_progress,
         chunk_size=args.chunk_size, checkpoint=args.checkpoint, **_batch_options(args))
     info = table.meta["batch"]
     n_rows = int((table["status"] == batch.STATUS_OK).sum())
-    what = {"flares": "flare(s)", "spectra": "spectra with labels"}[args.command]
+    what = {"flares": "flare(s)", "spectra": "spectra with labels",
+            "diff": "transient(s)"}[args.command]
     print(f"{args.command}: {info['n_inputs']} input(s): {info['n_ok']} with results "
           f"({n_rows} {what}), {info['n_empty']} empty, {info['n_error']} failed"
           + (f", {info['n_skipped']} done before (resumed)" if info["n_skipped"] else "")
@@ -119,6 +125,10 @@ def _add_batch_arguments(parser, kind):
                              "written atomically")
     parser.add_argument("--device", help="cpu, gpu or gpu:N (default: automatic)")
     parser.add_argument("--model", help="model name in the weights registry")
+    _add_run_arguments(parser)
+
+
+def _add_run_arguments(parser):
     run = parser.add_argument_group("running")
     where = run.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, metavar="N",
@@ -140,6 +150,58 @@ def _add_batch_arguments(parser, kind):
     run.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                      help="show full tracebacks on errors")
     parser.set_defaults(func=_cmd_batch)
+
+
+def _cmd_diff(args):
+    """One pair: ``diff SCIENCE REFERENCE -o diff.fits``; many: ``diff --pairs FILE``."""
+    import os
+
+    if args.pairs:
+        if args.images:
+            raise AstroMLError("give either SCIENCE REFERENCE or --pairs FILE, not both")
+        if args.transients:
+            raise AstroMLError("--transients is for one pair; with --pairs, -o is the "
+                               "transient table (and --outdir the directory of the "
+                               "difference images)")
+        return _cmd_batch(args)
+    if len(args.images) != 2:
+        raise AstroMLError("give two images, SCIENCE REFERENCE (or --pairs FILE); got "
+                           f"{len(args.images)}")
+    batch_only = [name for name, value in (
+        ("--outdir", args.outdir), ("--workers", args.workers),
+        ("--scheduler", args.scheduler), ("--resume", args.resume),
+        ("--chunk-size", args.chunk_size)) if value]
+    if batch_only:
+        raise AstroMLError(f"{', '.join(batch_only)} only with --pairs FILE")
+    from . import batch
+
+    outputs = [Path(args.output)] + ([Path(args.transients)] if args.transients else [])
+    if len(outputs) == 2 and os.path.abspath(outputs[0]) == os.path.abspath(outputs[1]):
+        raise AstroMLError("-o and --transients name the same file")
+    fmt = batch._table_format(outputs[1]) if args.transients else None
+    for path in outputs:
+        if not path.parent.is_dir():
+            raise AstroMLError(f"the output directory {path.parent} does not exist")
+        if path.exists() and not args.overwrite:
+            raise AstroMLError(f"{path} exists: use --overwrite to replace it")
+    options = {k: v for k, v in _batch_options(args).items()
+               if k not in ("threshold", "unit", "outdir")}
+    science = batch.read_image(args.images[0], unit=args.unit)
+    reference = batch.read_image(args.images[1], unit=args.unit)
+    from .imagediff import difference, find_transients
+
+    diff = difference(science, reference, **options)
+    table = find_transients(diff, args.threshold)
+    batch.write_ccd_atomic(diff, outputs[0])
+    message = (f"diff: {args.images[0]} - {args.images[1]} -> {outputs[0]}; "
+               f"{len(table)} transient(s) above {args.threshold:g} sigma "
+               f"({int((table['sign'] > 0).sum())} brightening, "
+               f"{int((table['sign'] < 0).sum())} fading)")
+    if args.transients:
+        batch.write_table_atomic(table, outputs[1], format=fmt)
+        message += f" -> {outputs[1]}"
+    print(message)
+    return 0
 
 
 def build_parser():
@@ -171,6 +233,42 @@ def build_parser():
                         help="flare probability threshold (default 0.5)")
     flares.add_argument("--quality-bitmask", dest="quality_bitmask",
                         help="default, hard, hardest or none (default: default)")
+
+    diff = sub.add_parser(
+        "diff", help="difference image pairs and find transients",
+        description="Difference one image pair (SCIENCE REFERENCE -o diff.fits "
+                    "[--transients t.ecsv]) or many (--pairs FILE -o transients.ecsv "
+                    "--outdir DIR: one row per transient, one 'empty' row per pair "
+                    "without transients, one 'error' row per pair that failed). Images "
+                    "are read with CCDData.read.")
+    diff.add_argument("images", nargs="*", metavar="IMAGE",
+                      help="SCIENCE REFERENCE: the new image and the template (FITS)")
+    diff.add_argument("-o", "--output", required=True,
+                      help="one pair: the difference image (FITS, with MASK and UNCERT "
+                           "extensions); --pairs: the transient table (.ecsv "
+                           "recommended); written atomically")
+    diff.add_argument("--transients", metavar="TABLE",
+                      help="one pair: also write the transient table here (.ecsv)")
+    diff.add_argument("--pairs", metavar="FILE",
+                      help="a file with two paths per line, SCIENCE REFERENCE")
+    diff.add_argument("--outdir", metavar="DIR",
+                      help="with --pairs: directory for the difference images (created "
+                           "if needed; one <science>-minus-<reference>.fits per pair)")
+    diff.add_argument("--threshold", type=float, default=5.0,
+                      help="transient detection threshold, S/N (default 5)")
+    diff.add_argument("--unit", help="unit of images whose header has no BUNIT "
+                                     "(e.g. electron, adu)")
+    diff.add_argument("--align", choices=["interp", "exact"],
+                      help="resampling of the reference when the WCSs differ "
+                           "(default interp)")
+    diff.add_argument("--saturation", type=float,
+                      help="mask pixels at or above this level")
+    diff.add_argument("--gain", type=float,
+                      help="electrons per data unit (adds source noise)")
+    diff.add_argument("--device", help="cpu, gpu or gpu:N (default: automatic)")
+    diff.add_argument("--model", help="model name in the weights registry")
+    _add_run_arguments(diff)
+    diff.set_defaults(func=_cmd_diff)
 
     spectra = sub.add_parser("spectra", help="estimate stellar labels of many spectra",
                              description="Estimate Teff, log g, [Fe/H] and [alpha/M] from "

@@ -348,3 +348,189 @@ def test_cli_spectra_end_to_end(spectrum_dir, tmp_path, capsys):
     assert [len(r[2]) for r in joint] == [1, 2, 1]
     teff = np.concatenate([r[2]["teff"].value for r in joint])
     np.testing.assert_allclose(teff, ok["teff"].value, rtol=1e-4)
+
+
+# -- image differencing ---------------------------------------------------------------------
+
+needs_imagediff = pytest.mark.skipif(
+    not _registered("imagediff-transinet-slim"),
+    reason="image-differencing model weights not available")
+
+#: Generated pairs: 128x128, a new 5,000-electron source at the centre (pair 2: none),
+#: pair 3's science file is corrupt.
+_CENTRE = 63.5
+
+
+@pytest.fixture(scope="module")
+def pair_dir(tmp_path_factory):
+    from astroml_affiliated.imagediff.demo import synthetic_pair
+
+    d = tmp_path_factory.mktemp("pairs")
+    for i in range(4):
+        science, reference, _ = synthetic_pair(
+            shape=(128, 128), n_stars=40, seed=20 + i,
+            transients=[] if i == 2 else None)
+        science.write(d / f"sci{i}.fits")
+        reference.write(d / f"ref{i}.fits")
+    (d / "sci3.fits").write_bytes(b"SIMPLE  = this is not a FITS file" * 90)
+    # a copy of pair 0 without BUNIT
+    from astropy.io import fits
+
+    fits.writeto(d / "nounit.fits", fits.getdata(d / "sci0.fits"))
+    return d
+
+
+def _pairs(d, n=4):
+    return [(str(d / f"sci{i}.fits"), str(d / f"ref{i}.fits")) for i in range(n)]
+
+
+def _per_pair(table):
+    out = {}
+    for s, r, st in zip(table["science"], table["reference"], table["status"]):
+        out.setdefault((str(s), str(r)), set()).add(str(st))
+    return out
+
+
+def test_expand_pairs(tmp_path):
+    listfile = tmp_path / "pairs.txt"
+    listfile.write_text("# science reference\na.fits  b.fits\n\nc.fits\td.fits\n"
+                        "a.fits b.fits\n")
+    assert batch.expand_pairs(str(listfile)) == [("a.fits", "b.fits"), ("c.fits", "d.fits")]
+    assert batch.expand_pairs("@" + str(listfile)) == batch.expand_pairs(listfile)
+    listfile.write_text("a.fits b.fits\nc.fits\n")
+    with pytest.raises(InputError, match="line 2: expected two paths"):
+        batch.expand_pairs(listfile)
+    with pytest.raises(InputError, match="cannot read the file of pairs"):
+        batch.expand_pairs(tmp_path / "missing.txt")
+    with pytest.raises(InputError, match="not a .science, reference. pair"):
+        batch.expand_pairs([("a.fits", "b.fits", "c.fits")])
+    with pytest.raises(InputError, match="no image pairs"):
+        batch.expand_pairs([])
+    # two pairs whose difference images would overwrite each other
+    (tmp_path / "x").mkdir()
+    with pytest.raises(InputError, match="would both write"):
+        batch.difference_batch([("a.fits", "b.fits"), (str(tmp_path / "x" / "a.fits"),
+                                                        "b.fits")], outdir=tmp_path / "d")
+    with pytest.raises(InputError, match="unknown option"):
+        batch.difference_batch([("a.fits", "b.fits")], flux_scal=1)
+
+
+@needs_imagediff
+def test_cli_diff_one_pair_end_to_end(pair_dir, tmp_path, capsys):
+    from astropy.nddata import CCDData
+    from astropy.table import QTable
+
+    out, transients = tmp_path / "diff.fits", tmp_path / "t.ecsv"
+    rc = cli.main(["diff", str(pair_dir / "sci0.fits"), str(pair_dir / "ref0.fits"),
+                   "-o", str(out), "--transients", str(transients), "--device", "cpu"])
+    assert rc == 0, capsys.readouterr().err
+    assert "1 transient(s)" in capsys.readouterr().out
+    diff = CCDData.read(out)
+    assert diff.unit == "electron" and diff.shape == (128, 128)
+    assert diff.mask is not None and diff.uncertainty is not None
+    table = QTable.read(transients)
+    assert len(table) == 1 and table["sign"][0] == 1
+    assert np.hypot(table["x"][0] - _CENTRE, table["y"][0] - _CENTRE) < 1.5
+    assert sorted(os.listdir(tmp_path)) == ["diff.fits", "t.ecsv"]  # no partial file
+
+    # errors: one line, no traceback, outputs left alone
+    before = out.read_bytes()
+    assert cli.main(["diff", str(pair_dir / "sci0.fits"), str(pair_dir / "ref0.fits"),
+                     "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "exists" in err and "--overwrite" in err and err.count("\n") == 1
+    assert cli.main(["diff", str(pair_dir / "nounit.fits"), str(pair_dir / "ref0.fits"),
+                     "-o", str(tmp_path / "n.fits")]) == 1
+    err = capsys.readouterr().err
+    assert "no unit" in err and "--unit" in err and err.count("\n") == 1
+    assert cli.main(["diff", str(pair_dir / "sci3.fits"), str(pair_dir / "ref3.fits"),
+                     "-o", str(tmp_path / "c.fits")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("astroml-affiliated: error: cannot read") and \
+        err.count("\n") == 1 and "Traceback" not in err
+    assert out.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["diff.fits", "t.ecsv"]
+
+    # a file without BUNIT, with --unit
+    rc = cli.main(["diff", str(pair_dir / "nounit.fits"), str(pair_dir / "ref0.fits"),
+                   "-o", str(tmp_path / "n.fits"), "--unit", "electron", "--device", "cpu"])
+    assert rc == 0 and CCDData.read(tmp_path / "n.fits").unit == "electron"
+
+
+@needs_imagediff
+def test_difference_batch_corrupt_pair_gives_one_error_row(pair_dir, tmp_path):
+    from astropy.nddata import CCDData
+
+    table = batch.difference_batch(_pairs(pair_dir), outdir=tmp_path / "diffs",
+                                   device="cpu")
+    per_pair = _per_pair(table)
+    assert list(per_pair) == _pairs(pair_dir)  # every pair, in order
+    assert per_pair[_pairs(pair_dir)[3]] == {"error"}
+    assert [s for p, s in per_pair.items() if s != {"error"}] == [{"ok"}, {"ok"}, {"empty"}]
+    errors = table[table["status"] == "error"]
+    assert len(errors) == 1 and errors["error"][0].startswith("InputError: cannot read")
+    assert errors["diff_file"][0] == ""
+    ok = table[table["status"] == "ok"]
+    assert len(ok) == 2
+    assert np.all(np.hypot(ok["x"] - _CENTRE, ok["y"] - _CENTRE) < 1.5)
+    assert ok["ra"].unit == "deg" and ok["flux"].unit == "electron pix"
+    files = sorted(os.listdir(tmp_path / "diffs"))
+    assert files == [f"sci{i}-minus-ref{i}.fits" for i in range(3)]
+    done = table[table["status"] != "error"]
+    assert all(os.path.exists(f) for f in done["diff_file"])
+    assert CCDData.read(done["diff_file"][0]).shape == (128, 128)
+    assert table.meta["model"] == "imagediff-transinet-slim"
+    info = table.meta["batch"]
+    assert (info["task"], info["n_inputs"], info["n_ok"], info["n_empty"],
+            info["n_error"]) == ("diff", 4, 2, 1, 1)
+
+
+@needs_imagediff
+def test_cli_diff_pairs_resume_skips_done_pairs(pair_dir, tmp_path, monkeypatch, capsys):
+    from astropy.table import QTable
+
+    out, outdir = tmp_path / "transients.ecsv", tmp_path / "diffs"
+    first = batch.difference_batch(_pairs(pair_dir, 2), output=out, outdir=outdir,
+                                   device="cpu")
+    assert first.meta["batch"]["n_error"] == 0
+    pairs_file = tmp_path / "pairs.txt"
+    pairs_file.write_text("".join(f"{s} {r}\n" for s, r in _pairs(pair_dir)))
+
+    read = []
+    original = batch.read_image
+
+    def counting_reader(path, **kwargs):
+        read.append(os.path.basename(path))
+        return original(path, **kwargs)
+
+    monkeypatch.setattr(batch, "read_image", counting_reader)
+    rc = cli.main(["diff", "--pairs", str(pairs_file), "-o", str(out), "--outdir",
+                   str(outdir), "--resume", "--device", "cpu", "--threshold", "5",
+                   "--no-progress"])
+    assert rc == cli.EXIT_SOME_FAILED  # pair 3 is corrupt
+    captured = capsys.readouterr()
+    assert "2 done before (resumed)" in captured.out and "sci3.fits" in captured.err
+    # pairs 0 and 1 were done; pair 2 is new, pair 3 fails on its science file
+    assert read == ["sci2.fits", "ref2.fits", "sci3.fits"]
+    table = QTable.read(out)
+    assert list(_per_pair(table)) == _pairs(pair_dir)
+    assert table.meta["batch"]["n_skipped"] == 2 and table.meta["batch"]["complete"]
+    assert sorted(os.listdir(outdir)) == [f"sci{i}-minus-ref{i}.fits" for i in range(3)]
+    assert [f for f in os.listdir(tmp_path) if "partial" in f] == []
+
+    # other options are refused on resume
+    with pytest.raises(InputError, match="options"):
+        batch.difference_batch(_pairs(pair_dir), output=out, outdir=outdir, resume=True,
+                               device="cpu", threshold=8)
+
+
+@needs_imagediff
+def test_difference_batch_leaves_in_memory_images_alone():
+    from astroml_affiliated.imagediff.demo import synthetic_pair
+
+    science, reference, _ = synthetic_pair(shape=(128, 128), n_stars=40, seed=20)
+    data, ref_data = science.data.copy(), reference.data.copy()
+    table = batch.difference_batch([(science, reference)], device="cpu")
+    assert list(table["status"]) == ["ok"] and table["input"][0].startswith("<CCDData")
+    assert table["diff_file"][0] == ""
+    assert np.array_equal(science.data, data) and np.array_equal(reference.data, ref_data)
