@@ -986,6 +986,11 @@ def run_batch(task, inputs, *, client=None, n_workers=None, output=None, resume=
         status = np.asarray(previous["status"], dtype=str)
         keep = np.array([k is not None and s != STATUS_ERROR
                          for k, s in zip(keys, status)], dtype=bool)
+        if task.pairs and "diff_file" in previous.colnames:
+            # a pair whose difference image has gone is done again
+            gone = {k for k, f in zip(keys, np.asarray(previous["diff_file"], dtype=str))
+                    if f and not os.path.exists(f)}
+            keep &= np.array([k not in gone for k in keys], dtype=bool)
         done = {k for k, ok in zip(keys, keep) if ok}
         if keep.any():
             kept = [previous[keep]]
@@ -1258,7 +1263,7 @@ def difference_batch(pairs, *, client=None, n_workers=None, output=None, resume=
         default 5).
     client, n_workers, output, resume, overwrite, progress, chunk_size, checkpoint
         As for `find_flares_batch`. ``resume`` skips the pairs (science and reference
-        paths) already in ``output``.
+        paths) already in ``output``, unless their difference image has been deleted.
     **options
         ``unit`` (the unit of images whose header has no ``BUNIT``), and for
         `~astroml_affiliated.imagediff.difference`: ``model``, ``device``, ``align``,

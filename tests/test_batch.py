@@ -515,6 +515,15 @@ def test_cli_diff_pairs_resume_skips_done_pairs(pair_dir, tmp_path, monkeypatch,
     table = QTable.read(out)
     assert list(_per_pair(table)) == _pairs(pair_dir)
     assert table.meta["batch"]["n_skipped"] == 2 and table.meta["batch"]["complete"]
+
+    # a pair whose difference image was deleted is done again
+    (outdir / "sci1-minus-ref1.fits").unlink()
+    read.clear()
+    table = batch.difference_batch(pairs_file, output=out, outdir=outdir, resume=True,
+                                   device="cpu", threshold=5.0)
+    assert read == ["sci1.fits", "ref1.fits", "sci3.fits"]
+    assert table.meta["batch"]["n_skipped"] == 2
+    assert list(_per_pair(table)) == _pairs(pair_dir)
     assert sorted(os.listdir(outdir)) == [f"sci{i}-minus-ref{i}.fits" for i in range(3)]
     assert [f for f in os.listdir(tmp_path) if "partial" in f] == []
 
