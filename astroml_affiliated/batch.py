@@ -527,28 +527,12 @@ def _plain(table):
     return out
 
 
-def _target_sector(obj):
-    meta = getattr(obj, "meta", {}) or {}
-    target = ""
-    for key in ("TICID", "TARGETID", "KEPLERID", "OBJECT", "LABEL"):
-        if meta.get(key) not in (None, ""):
-            target = str(meta[key])
-            break
-    sector = -1
-    for key in ("SECTOR", "QUARTER", "CAMPAIGN"):
-        if meta.get(key) not in (None, ""):
-            try:
-                sector = int(meta[key])
-            except (TypeError, ValueError):
-                pass
-            break
-    return target, sector
-
-
 def _input_columns(task, obj):
     """Per-input values that the model table does not carry (also on 'empty' rows)."""
     if task.name == "flares":
-        target, sector = _target_sector(obj)
+        from .flares._high_level import target_and_sector
+
+        target, sector = target_and_sector(obj)
         return {"target": target, "sector": sector}
     if task.pairs:
         return {"diff_file": obj.diff_file}

@@ -427,9 +427,13 @@ def flare_probability(lc, *, model=_DEFAULT_MODEL, device=None, quality_bitmask=
     return out
 
 
-def _target_sector(lc, i):
-    meta = lc.meta
-    target = None
+def target_and_sector(lc):
+    """Target name and sector (or Kepler quarter, K2 campaign) from a light curve's meta.
+
+    Returns ``("", -1)`` for what the meta does not say.
+    """
+    meta = getattr(lc, "meta", None) or {}
+    target = ""
     for key in ("TARGETID", "TICID", "KEPLERID", "OBJECT", "LABEL"):
         if meta.get(key) not in (None, ""):
             target = str(meta[key])
@@ -442,7 +446,7 @@ def _target_sector(lc, i):
             except (TypeError, ValueError):
                 pass
             break
-    return (target if target is not None else f"lc{i}"), sector
+    return target, sector
 
 
 def find_flares_collection(collection, threshold=0.5, **kwargs):
@@ -464,7 +468,8 @@ def find_flares_collection(collection, threshold=0.5, **kwargs):
     tables = []
     for i, lc in enumerate(items):
         tab = find_flares(lc, threshold, **kwargs)
-        target, sector = _target_sector(lc, i)
+        target, sector = target_and_sector(lc)
+        target = target or f"lc{i}"
         tab["target"] = np.array([target] * len(tab), dtype=str)
         tab["sector"] = np.full(len(tab), sector, dtype=np.int64)
         tab["lc_index"] = np.full(len(tab), i, dtype=np.int64)
