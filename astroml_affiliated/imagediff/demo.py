@@ -182,5 +182,11 @@ def run_demo(outdir, *, device=None, seed=2026):
     fig.tight_layout()
     fig.savefig(paths["png"], dpi=90)
     plt.close(fig)
+    print(f"imagediff: SYNTHETIC 384x384 pair (reference shifted and rotated in its WCS), "
+          f"{len(truth['transients'])} injected transient(s) (one brightening, one fading); "
+          f"{len(table)} found above S/N 5.\n"
+          f"  model {diff.meta.get('model')} {diff.meta.get('version')} on "
+          f"{diff.meta.get('device')}; wrote {paths['fits']}, {paths['ecsv']} and "
+          f"{paths['png']}")
     return {**{k: str(v) for k, v in paths.items()}, "n_transients": len(table),
             "truth": truth["transients"].tolist()}
