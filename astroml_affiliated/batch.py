@@ -390,14 +390,7 @@ def expand_inputs(inputs):
     out = []
     for item in items:
         _expand_one(item, out, frozenset())
-    seen, unique = set(), []
-    for item in out:
-        if isinstance(item, str):
-            key = _path_key(item)
-            if key in seen:
-                continue
-            seen.add(key)
-        unique.append(item)
+    unique = _first_of_each(out)
     if not unique:
         raise InputError("no inputs given")
     return unique
@@ -450,19 +443,14 @@ def expand_pairs(pairs):
         except TypeError:
             raise InputError("pairs must be a file of pairs or a list of (science, "
                              f"reference), not {type(pairs).__name__}") from None
-    out, seen = [], set()
+    out = []
     for number, item in enumerate(items):
         if _is_pathlike(item) or not hasattr(item, "__len__") or len(item) != 2:
             raise InputError(f"pair #{number} is not a (science, reference) pair: "
                              f"{item!r:.100}")
-        pair = tuple(os.path.expanduser(os.fspath(p)) if _is_pathlike(p) else p
-                     for p in item)
-        key = _item_key(pair)
-        if key is not None:
-            if key in seen:
-                continue
-            seen.add(key)
-        out.append(pair)
+        out.append(tuple(os.path.expanduser(os.fspath(p)) if _is_pathlike(p) else p
+                         for p in item))
+    out = _first_of_each(out)
     if not out:
         raise InputError("no image pairs given")
     return out
@@ -479,6 +467,19 @@ def _item_key(item):
     if isinstance(item, tuple) and all(isinstance(p, str) for p in item):
         return "\n".join(_path_key(p) for p in item)
     return None
+
+
+def _first_of_each(items):
+    """``items`` in order, each input named by path(s) once (objects always kept)."""
+    seen, unique = set(), []
+    for item in items:
+        key = _item_key(item)
+        if key is not None:
+            if key in seen:
+                continue
+            seen.add(key)
+        unique.append(item)
+    return unique
 
 
 def _row_keys(table, task):
