@@ -203,23 +203,30 @@ def run_ours(sci, pair):
                           device="cpu", saturation=pair["saturation"])
 
 
-def _fwhms(sci, ref, mask):
-    return (core.estimate_fwhm(sci, mask, default=4.0),
-            core.estimate_fwhm(ref, mask, default=4.0))
+def _saturation_mask(sci, pair):
+    ref = pair["ref"]
+    if pair["saturation"] is None:
+        return np.zeros(sci.shape, bool)
+    return (sci >= pair["saturation"]) | (ref >= pair["saturation"])
+
+
+def _prepare(sci, pair):
+    """Saturation mask, sky-subtracted science and reference, the reference's sky noise
+    and both FWHMs: the common first step of the naive and sfft peers."""
+    ref = pair["ref"]
+    mask = _saturation_mask(sci, pair)
+    ls, _ = core.robust_background(sci, mask)
+    lr, sig_r = core.robust_background(ref, mask)
+    fs = core.estimate_fwhm(sci, mask, default=4.0)
+    fr = core.estimate_fwhm(ref, mask, default=4.0)
+    return mask, sci - ls, ref - lr, sig_r, fs, fr
 
 
 def run_naive(sci, pair):
     """Gaussian PSF matching of the sharper image, photometric scale from stars."""
     from scipy import ndimage
 
-    ref = pair["ref"]
-    mask = np.zeros(sci.shape, bool)
-    if pair["saturation"] is not None:
-        mask = (sci >= pair["saturation"]) | (ref >= pair["saturation"])
-    ls, _ = core.robust_background(sci, mask)
-    lr, _ = core.robust_background(ref, mask)
-    s, r = sci - ls, ref - lr
-    fs, fr = _fwhms(sci, ref, mask)
+    mask, s, r, _, fs, fr = _prepare(sci, pair)
     k = np.sqrt(abs(fs ** 2 - fr ** 2)) / 2.3548
     if fr < fs:
         r = ndimage.gaussian_filter(r, k)
@@ -235,14 +242,7 @@ def run_sfft(sci, pair, tmp):
     from astropy.io import fits
     from sfft.CustomizedPacket import Customized_Packet
 
-    ref = pair["ref"]
-    mask = np.zeros(sci.shape, bool)
-    if pair["saturation"] is not None:
-        mask = (sci >= pair["saturation"]) | (ref >= pair["saturation"])
-    ls, _ = core.robust_background(sci, mask)
-    lr, sig_r = core.robust_background(ref, mask)
-    s, r = sci - ls, ref - lr
-    fs, fr = _fwhms(sci, ref, mask)
+    mask, s, r, sig_r, fs, fr = _prepare(sci, pair)
     # sparse-field preparation as sfft's own: keep bright unsaturated stars, zero the rest
     rows, cols = core._peaks(np.where(mask, 0, r), sig_r, mask, nsigma=10,
                              box=int(2 * fr) | 1, border=8)
@@ -281,10 +281,8 @@ def run_zogy(sci, pair):
     from properimage import operations, single_image
 
     ref = pair["ref"]
-    mask = np.zeros(sci.shape, bool)
-    if pair["saturation"] is not None:
-        mask = (sci >= pair["saturation"]) | (ref >= pair["saturation"])
-    fs, fr = _fwhms(sci, ref, mask)
+    mask = _saturation_mask(sci, pair)
+    fs = core.estimate_fwhm(sci, mask, default=4.0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with single_image.SingleImage(ref, mask=mask.astype(int)) as r_img, \
