@@ -68,37 +68,68 @@ def generate(directory, n, seed=42):
     return paths
 
 
-def _time_loop(paths):
-    from astroml_affiliated.batch import read_lightcurve
-    from astroml_affiliated.flares import find_flares
+def _timed_loop(items, one):
+    """Time ``one(item)`` over ``items`` after a warm-up call (TensorFlow, the model).
 
+    Returns start-up seconds, seconds, CPU seconds and the summed counts ``one`` returns.
+    """
     t0 = time.perf_counter()
-    find_flares(read_lightcurve(paths[0]))  # warm-up: TensorFlow and the model
+    one(items[0])
     startup = time.perf_counter() - t0
     t0, c0 = time.perf_counter(), time.process_time()
-    n_flares = sum(len(find_flares(read_lightcurve(p))) for p in paths)
-    return startup, time.perf_counter() - t0, time.process_time() - c0, n_flares
+    count = sum(one(item) for item in items)
+    return startup, time.perf_counter() - t0, time.process_time() - c0, count
 
 
-def _time_batch(paths, n_workers):
-    from astroml_affiliated.batch import _ClientContext, _process_chunk, find_flares_batch
+def _timed_batch(task, first, n_workers, warm, run):
+    """Time the batch call ``run(client)`` serially or on ``n_workers`` local workers.
+
+    Every worker (or this process) is warmed up first on the input ``first``; CPU time
+    counts this process and the workers. Returns what `_timed_loop` returns, the count
+    being the rows with results.
+    """
+    from astroml_affiliated.batch import _ClientContext, _process_chunk
 
     t0 = time.perf_counter()
     with _ClientContext(None, n_workers) as client:
         if client is not None:  # warm every worker: TensorFlow and the model
             client.wait_for_workers(n_workers)
-            client.run(_process_chunk, "flares", [(0, paths[0])], {})
+            client.run(_process_chunk, task, [(0, first)], {})
         else:
-            find_flares_batch(paths[:1])
+            warm()
         startup = time.perf_counter() - t0
         workers_cpu = (lambda: sum(client.run(time.process_time).values())) \
             if client is not None else (lambda: 0.0)
         t0, c0, w0 = time.perf_counter(), time.process_time(), workers_cpu()
-        table = find_flares_batch(paths, client=client)
+        table = run(client)
         elapsed = time.perf_counter() - t0
         cpu = time.process_time() - c0 + workers_cpu() - w0
     assert table.meta["batch"]["n_error"] == 0, table[table["status"] == "error"]
     return startup, elapsed, cpu, int((table["status"] == "ok").sum())
+
+
+def _time_loop(paths):
+    from astroml_affiliated.batch import read_lightcurve
+    from astroml_affiliated.flares import find_flares
+
+    return _timed_loop(paths, lambda p: len(find_flares(read_lightcurve(p))))
+
+
+def _time_batch(paths, n_workers):
+    from astroml_affiliated.batch import find_flares_batch
+
+    return _timed_batch("flares", paths[0], n_workers,
+                        lambda: find_flares_batch(paths[:1]),
+                        lambda client: find_flares_batch(paths, client=client))
+
+
+def _mode(name, timing, n, count_key):
+    """One benchmark row from a `_timed_loop`/`_timed_batch` result, printed."""
+    startup, seconds, cpu, count = timing
+    row = {"mode": name, "startup": startup, "seconds": seconds, "cpu_seconds": cpu,
+           "rate": n / seconds, count_key: count, "load_after": os.getloadavg()[0]}
+    print(row, flush=True)
+    return row
 
 
 def _fmt_duration(seconds):
@@ -135,38 +166,22 @@ def _time_diff_loop(pairs, outdir):
     from astroml_affiliated.batch import read_image, write_ccd_atomic
     from astroml_affiliated.imagediff import difference, find_transients
 
-    def one(science, reference):
+    def one(pair):
+        science, reference = pair
         diff = difference(read_image(science), read_image(reference))
         write_ccd_atomic(diff, Path(outdir) / f"{Path(science).stem}.fits")
         return len(find_transients(diff))
 
-    t0 = time.perf_counter()
-    one(*pairs[0])  # warm-up: TensorFlow and the model
-    startup = time.perf_counter() - t0
-    t0, c0 = time.perf_counter(), time.process_time()
-    n_found = sum(one(*pair) for pair in pairs)
-    return startup, time.perf_counter() - t0, time.process_time() - c0, n_found
+    return _timed_loop(pairs, one)
 
 
 def _time_diff_batch(pairs, n_workers, outdir):
-    from astroml_affiliated.batch import _ClientContext, _process_chunk, difference_batch
+    from astroml_affiliated.batch import difference_batch
 
-    t0 = time.perf_counter()
-    with _ClientContext(None, n_workers) as client:
-        if client is not None:  # warm every worker: TensorFlow and the model
-            client.wait_for_workers(n_workers)
-            client.run(_process_chunk, "diff", [(0, tuple(pairs[0]))], {})
-        else:
-            difference_batch(pairs[:1])
-        startup = time.perf_counter() - t0
-        workers_cpu = (lambda: sum(client.run(time.process_time).values())) \
-            if client is not None else (lambda: 0.0)
-        t0, c0, w0 = time.perf_counter(), time.process_time(), workers_cpu()
-        table = difference_batch(pairs, client=client, outdir=outdir)
-        elapsed = time.perf_counter() - t0
-        cpu = time.process_time() - c0 + workers_cpu() - w0
-    assert table.meta["batch"]["n_error"] == 0, table[table["status"] == "error"]
-    return startup, elapsed, cpu, int((table["status"] == "ok").sum())
+    return _timed_batch("diff", tuple(pairs[0]), n_workers,
+                        lambda: difference_batch(pairs[:1]),
+                        lambda client: difference_batch(pairs, client=client,
+                                                        outdir=outdir))
 
 
 def run_images(n, size, workers):
@@ -187,14 +202,9 @@ def run_images(n, size, workers):
         for k, (name, n_workers) in enumerate(runs):
             outdir = Path(tmp) / f"diffs{k}"
             outdir.mkdir()
-            if k == 0:
-                startup, seconds, cpu, found = _time_diff_loop(pairs, outdir)
-            else:
-                startup, seconds, cpu, found = _time_diff_batch(pairs, n_workers, outdir)
-            modes.append({"mode": name, "startup": startup, "seconds": seconds,
-                          "cpu_seconds": cpu, "rate": len(pairs) / seconds,
-                          "transients": found, "load_after": os.getloadavg()[0]})
-            print(modes[-1], flush=True)
+            timing = (_time_diff_loop(pairs, outdir) if k == 0 else
+                      _time_diff_batch(pairs, n_workers, outdir))
+            modes.append(_mode(name, timing, len(pairs), "transients"))
     if len({m["transients"] for m in modes}) != 1:
         print("WARNING: the modes found different numbers of transients", file=sys.stderr)
     return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -420,19 +430,12 @@ def run_flares(args):
         import lightkurve as lk
 
         cadences = len(lk.read(paths[0]))
-        startup, seconds, cpu, flares = _time_loop(paths)
-        modes.append({"mode": "loop (find_flares per file)", "startup": startup,
-                      "seconds": seconds, "cpu_seconds": cpu, "rate": len(paths) / seconds,
-                      "flares": flares, "load_after": os.getloadavg()[0]})
-        print(modes[-1], flush=True)
+        modes.append(_mode("loop (find_flares per file)", _time_loop(paths), len(paths),
+                           "flares"))
         for n_workers in [None] + list(args.workers):
-            startup, seconds, cpu, flares = _time_batch(paths, n_workers)
             name = ("batch, serial" if n_workers is None else
                     f"dask, {n_workers} worker{'s' if n_workers > 1 else ''}")
-            modes.append({"mode": name, "startup": startup, "seconds": seconds,
-                          "cpu_seconds": cpu, "rate": len(paths) / seconds,
-                          "flares": flares, "load_after": os.getloadavg()[0]})
-            print(modes[-1], flush=True)
+            modes.append(_mode(name, _time_batch(paths, n_workers), len(paths), "flares"))
     if len({m["flares"] for m in modes}) != 1:
         print("WARNING: the modes found different numbers of flares", file=sys.stderr)
     return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
