@@ -161,7 +161,12 @@ def fetch_file(fname, *, path=None):
     WeightsDownloadError, WeightsHashError
         Every URL failed, or what came back does not match the registry's sha256.
     """
-    record = _file_record(fname)
+    return _locate(_file_record(fname), path)
+
+
+def _locate(record, path=None):
+    """`fetch_file` for a registry file record (the lookup order is documented there)."""
+    fname = record["name"]
     if path is not None:
         path = Path(path).expanduser()
         candidate = path / fname if path.is_dir() else path
@@ -232,7 +237,7 @@ def _progressbar():
 
 def fetch(name, *, path=None):
     """Local paths of every weights file of model ``name`` (see `fetch_file`)."""
-    return [fetch_file(rec["name"], path=path) for rec in get_entry(name)["files"]]
+    return [_locate(rec, path) for rec in get_entry(name)["files"]]
 
 
 def download_all():
@@ -259,7 +264,7 @@ def verify(name=None):
         for model in names:
             for rec in get_entry(model)["files"]:
                 try:
-                    fetch_file(rec["name"])
+                    _locate(rec)
                     report[rec["name"]] = "ok"
                 except WeightsNotFoundError:
                     report[rec["name"]] = "missing"
