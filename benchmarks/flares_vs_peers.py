@@ -305,7 +305,7 @@ def run_injection(args, val_files, n):
     """Injection-recovery into real validation light curves, CNN and sigma clipping."""
     import lightkurve as lk
 
-    from astroml_affiliated.flares import amplitude_at_recovery, injection_recovery
+    from astroml_affiliated.flares import injection_recovery
     from astroml_affiliated.flares.inject import recovery_probability
     from astropy.table import vstack
 
@@ -327,20 +327,27 @@ def run_injection(args, val_files, n):
     out = {}
     full = {f: vstack(v) for f, v in tabs.items()}
     for finder, tab in full.items():
-        big = (tab["amplitude_sigma"] >= 5) & (tab["fwhm"].value >= 4)
-        out[finder] = {
-            "n": len(tab),
+        out[finder] = dict(
+            injection_summary(tab),
+            bins_amplitude=[list(map(float, r)) for r in recovery_probability(
+                tab, "amplitude_sigma", bins=np.geomspace(1, 30, 9))],
+            bins_ed=[list(map(float, r)) for r in recovery_probability(tab, "ed_injected")])
+    plot_injection(full, ROOT / "docs" / "models" / "flares-cnn-injection.png")
+    return out
+
+
+def injection_summary(tab):
+    """Recovered fraction at amplitude >= 5 sigma and FWHM >= 4 min, amplitudes of 50%
+    and 90% recovery, median ED ratio, of an `injection_recovery` table."""
+    from astroml_affiliated.flares import amplitude_at_recovery
+
+    big = (tab["amplitude_sigma"] >= 5) & (tab["fwhm"].value >= 4)
+    return {"n": len(tab),
             "recovered_fraction_ampl5_fwhm4": float(np.mean(tab["recovered"][big])),
             "n_ampl5_fwhm4": int(big.sum()),
             "ampl_sigma_50pct": amplitude_at_recovery(tab, 0.5),
             "ampl_sigma_90pct": amplitude_at_recovery(tab, 0.9),
-            "ed_ratio_median": float(np.nanmedian(tab["ed_ratio"][tab["recovered"]])),
-            "bins_amplitude": [list(map(float, r)) for r in recovery_probability(
-                tab, "amplitude_sigma", bins=np.geomspace(1, 30, 9))],
-            "bins_ed": [list(map(float, r)) for r in recovery_probability(tab, "ed_injected")],
-        }
-    plot_injection(full, ROOT / "docs" / "models" / "flares-cnn-injection.png")
-    return out
+            "ed_ratio_median": float(np.nanmedian(tab["ed_ratio"][tab["recovered"]]))}
 
 
 def plot_injection(full, path):

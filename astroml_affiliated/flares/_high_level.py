@@ -248,6 +248,10 @@ def _score_arrays(time, flux, flux_err, cadence_days, models, device_label=None)
 def _load(model, device):
     from ..weights import load_models
 
+    if not isinstance(model, str):  # built members, e.g. weights under evaluation
+        models = list(model)
+        return models, {"model": "unregistered", "version": "", "sha256": [],
+                        "files": [], "device": device, "input": {}}
     models, info = load_models(model, device=device)
     return models, info
 

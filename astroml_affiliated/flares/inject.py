@@ -65,7 +65,8 @@ def injection_recovery(lc, *, n_flares=100, per_round=10, amplitude_sigma=(1.0, 
     finder : {'cnn', 'sigma'}
         The CNN ensemble, or the sigma-clipping finder (AltaiPony's N1=3, N2=2, N3=3).
     model, device, quality_bitmask
-        As for `find_flares`.
+        As for `find_flares`; ``model`` may also be a list of built Keras members
+        (weights that are not in the registry, e.g. while training).
     seed : int
         Seed of the random draws.
 

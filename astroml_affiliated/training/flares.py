@@ -2,19 +2,21 @@
 
 ``DATA_DIR`` holds ``lc/*.fits`` (TESS 2-min light curves), ``lc_index.csv`` and
 ``vetted_flares.csv`` (see the project's data README). The run is seeded and writes
-``flares-cnn-1.1.0-m{k}.weights.h5`` and the registry entry into ``--out`` (``weights/``).
+``flares-cnn-1.2.0-m{k}.weights.h5`` and the registry entry into ``--out`` (``weights/``).
 
-Version 1.1.0 is trained in two rounds (hard-negative mining):
+Version 1.2.0 is trained in two rounds (hard-negative mining), both in this one command:
 
-1. a first-round ensemble (the 1.0.0 recipe) scores the training stars; with
-   ``--mine-with FILE...`` the given weights files are used instead of training it (the
-   released 1.1.0 was mined with the 1.0.0 weights, ``flares-cnn-1.0.0-m*.weights.h5``
-   from git history, commit 8bf8cf2);
+1. a first-round ensemble (the 1.0.0 recipe, ``--members`` members) is trained on the
+   training stars and scores them (``--mine-with FILE...`` uses given weights files
+   instead; that is for experiments only: the released 1.1.0 was mined with the 1.0.0
+   weights from git history, 1.2.0 is not);
 2. its events (p >= ``--mine-threshold``, peak >= 2 sigma) that overlap no vetted or
-   unvetted candidate and are *not* flare-like (no 3 consecutive cadences above 3 sigma
-   within the event +- 2 cadences) become hard negatives: crops are centred on them and
-   their cadences (+- 3) are up-weighted; the ensemble is then trained again with the
-   same seeds and recipe.
+   unvetted candidate and have no ``--mine-run`` consecutive cadences above
+   ``--mine-sigma`` sigma within the event +- 2 cadences (1.2.0: no 2 above 2.5 sigma,
+   i.e. single-cadence blips and shapeless excursions; 1.1.0 used no 3 above 3 sigma)
+   become hard negatives: crops are centred on them and their cadences (+- 3) get
+   weight ``--hard-weight`` (1.2.0: 2; 1.1.0: 3); the ensemble is then trained again
+   with the same seeds and recipe.
 
 A development subset of the training stars (every fourth training star from the
 second, ordered like the split) is used for neither training nor mining; at the end
@@ -61,7 +63,7 @@ __all__ = ["load_index", "split_stars", "split_dev", "load_lightcurve", "mine_ha
 
 CADENCE = 2.0 / 60 / 24  # days
 WINDOW = 200
-VERSION = "1.1.0"
+VERSION = "1.2.0"
 NAME = "flares-cnn"
 
 
@@ -150,7 +152,8 @@ def excursions(z, mask, *, nsig=3.0, nmin=3):
 # one augmented copy of a light curve, with labels
 
 
-def _labels_for(t, f, e, cad, cand_rows, rng, *, inject=True, n_per=400, hard=()):
+def _labels_for(t, f, e, cad, cand_rows, rng, *, inject=True, n_per=400, hard=(),
+                hard_weight=2.0):
     """Inject events into one light curve; return prepared segments with y and w."""
     n = t.size
     y = np.zeros(n, dtype="float32")
@@ -195,7 +198,7 @@ def _labels_for(t, f, e, cad, cand_rows, rng, *, inject=True, n_per=400, hard=()
         busy[max(0, a - 100):b + 150] = True
     for a, b in hard:  # mined false alarms (indices into t): up-weighted negatives
         sl = slice(max(0, a - 3), b + 4)
-        w[sl] = np.where(w[sl] > 0, np.maximum(w[sl], 3.0), 0.0)
+        w[sl] = np.where(w[sl] > 0, np.maximum(w[sl], hard_weight), 0.0)
         busy[max(0, a - 100):b + 150] = True
     events = []  # (kind, index) for crop centres
     for r in cand_rows:
@@ -330,7 +333,7 @@ def _crops(prepared, events, rng, crop, n_random):
 
 
 def build_dataset(data_dir, files, cands, *, seed, n_variants, crop, n_random=12,
-                  hard=None, log=print):
+                  hard=None, hard_weight=2.0, log=print):
     """Stack training crops from ``n_variants`` augmented copies of each light curve.
 
     ``hard``: ``(tic, sector)`` -> list of ``(start, stop)`` mined hard negatives.
@@ -344,7 +347,8 @@ def build_dataset(data_dir, files, cands, *, seed, n_variants, crop, n_random=12
             t, f, e, cad = load_lightcurve(data_dir, rec["file"])
             rows = cands.get((rec["tic"], rec["sector"]), [])
             prepared, events = _labels_for(t, f, e, cad, rows, rng, inject=True,
-                                           hard=hard.get((rec["tic"], rec["sector"]), ()))
+                                           hard=hard.get((rec["tic"], rec["sector"]), ()),
+                                           hard_weight=hard_weight)
             xs, ys, ws = _crops(prepared, events, rng, crop, n_random)
             X += xs
             Y += ys
@@ -404,10 +408,20 @@ def _classify(events, cad, rows, z):
     return out
 
 
-def mine_hard_negatives(data_dir, files, cands, models, *, threshold=0.3, min_peak=2.0):
+def _has_run(z, a, b, nsig, nrun):
+    """Whether ``z`` has ``nrun`` consecutive cells above ``nsig`` in ``a - 2 .. b + 2``."""
+    run = np.convolve((z[max(0, a - 2):b + 3] > nsig).astype(int), np.ones(nrun, int),
+                      "valid")
+    return bool(run.size and run.max() >= nrun)
+
+
+def mine_hard_negatives(data_dir, files, cands, models, *, threshold=0.3, min_peak=2.0,
+                        run=2, run_sigma=2.5):
     """False alarms of ``models`` on ``files``: ``(tic, sector)`` -> ``[(start, stop)]``.
 
-    Kept: events overlapping no candidate (vetted or not) and not flare-like.
+    Kept: events overlapping no candidate (vetted or not) with no ``run`` consecutive
+    cadences above ``run_sigma`` within the event +- 2 cadences (``run=3,
+    run_sigma=3`` is the "not flare-like" criterion that 1.1.0 used).
     """
     hard, counts = {}, Counter()
     for rec in files:
@@ -418,7 +432,10 @@ def mine_hard_negatives(data_dir, files, cands, models, *, threshold=0.3, min_pe
         for (a, b, _), (kind, flarelike) in zip(ev, _classify(ev, cad, rows, z)):
             counts[kind + ("_flarelike" if flarelike else "")] += 1
             if kind in ("echo", "iso") and not flarelike:
-                keep.append((a, b))
+                if _has_run(z, a, b, run_sigma, run):
+                    counts["spared_" + kind] += 1
+                else:
+                    keep.append((a, b))
         hard[(rec["tic"], rec["sector"])] = keep
     return hard, dict(counts)
 
@@ -501,7 +518,7 @@ def main(argv=None):
         description="Train the flare CNN ensemble on real TESS 2-min light curves.")
     parser.add_argument("data_dir", help="directory with lc/, lc_index.csv, vetted_flares.csv")
     parser.add_argument("--out", default="weights", help="output directory (weights/)")
-    parser.add_argument("--members", type=int, default=3)
+    parser.add_argument("--members", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--variants", type=int, default=5,
                         help="augmented copies of each training light curve")
@@ -513,6 +530,12 @@ def main(argv=None):
                         help="weights files of the first-round ensemble used for mining "
                              "(default: train the first round here)")
     parser.add_argument("--mine-threshold", type=float, default=0.3)
+    parser.add_argument("--mine-run", type=int, default=2,
+                        help="a mined event has no this many consecutive cadences ...")
+    parser.add_argument("--mine-sigma", type=float, default=2.5,
+                        help="... above this many sigma")
+    parser.add_argument("--hard-weight", type=float, default=2.0,
+                        help="weight of the mined hard negatives' cadences")
     parser.add_argument("--no-registry", action="store_true")
     args = parser.parse_args(argv)
 
@@ -550,13 +573,15 @@ def main(argv=None):
         round1 = {"weights": [str(p) for p in paths1], "members": hist1}
         del X, Y, W
     hard, mined = mine_hard_negatives(args.data_dir, train_files, cands, first,
-                                      threshold=args.mine_threshold)
+                                      threshold=args.mine_threshold,
+                                      run=args.mine_run, run_sigma=args.mine_sigma)
     n_hard = sum(len(v) for v in hard.values())
     print(f"mined {n_hard} hard negatives on {len(train_files)} training light curves "
           f"(events by kind: {mined})")
     t_data0 = time.time()
     X, Y, W = build_dataset(args.data_dir, train_files, cands, seed=args.seed,
-                            n_variants=args.variants, crop=args.crop, hard=hard)
+                            n_variants=args.variants, crop=args.crop, hard=hard,
+                            hard_weight=args.hard_weight)
     t_data = time.time() - t_data0
     print(f"dataset: {X.shape[0]} crops, positive cadences {float((Y[..., 0] * (W > 0)).sum()):.0f}"
           f" of {float((W > 0).sum()):.0f} weighted; built in {t_data:.0f} s")
@@ -572,6 +597,8 @@ def main(argv=None):
                "train_tics": fit_tics, "dev_tics": dev_tics, "validation_tics": val_tics,
                "n_train_lightcurves": len(train_files), "n_train_real_flares": n_real,
                "round1": round1, "mine_threshold": args.mine_threshold,
+               "mine_run": args.mine_run, "mine_sigma": args.mine_sigma,
+               "hard_weight": args.hard_weight,
                "n_hard_negatives": n_hard, "mined_events": mined, "dev": dev}
     if not args.no_registry:
         from ..weights import write_registry_entry
