@@ -174,7 +174,7 @@ def difference(science, reference, *, device=None, align="interp", model=DEFAULT
     with device_scope(device) as label:
         diff = core.difference_arrays(models[0], sci_f, ref_f, sci_level=level_s,
                                       sci_sigma=sigma_s, ref_level=level_r, ratio=ratio,
-                                      tile=tile, overlap=overlap, batch_size=batch_size)
+                                      fwhm=(fwhm, fwhm_r), tile=tile, overlap=overlap, batch_size=batch_size)
     diff = diff.astype(float)
 
     # uncertainty: noise of the science plus that of the scaled reference

@@ -10,7 +10,7 @@ import numpy as np
 from scipy import ndimage
 
 __all__ = ["robust_background", "estimate_fwhm", "flux_ratio", "normalise_pair",
-           "difference_arrays"]
+           "gaussian_matched_difference", "difference_arrays"]
 
 
 def robust_background(data, mask=None):
@@ -143,31 +143,61 @@ def flux_ratio(science, reference, mask, fwhm, *, saturation=None, max_stars=300
     med = np.median(ratios)
     mad = 1.4826 * np.median(np.abs(ratios - med))
     keep = np.abs(ratios - med) <= 3 * max(mad, 1e-3 * abs(med))
+    if keep.sum() < 3:  # outliers rejected: too few stars left to trust the median
+        return None, int(keep.sum())
     return float(np.median(ratios[keep])), int(keep.sum())
 
 
-def normalise_pair(science, reference, *, sci_level, sci_sigma, ref_level, ratio):
+def gaussian_matched_difference(s, r, fwhm_s, fwhm_r):
+    """Classical difference after matching round-Gaussian PSFs of the given FWHMs.
+
+    The sharper of the two (normalised) images is convolved with the Gaussian kernel of
+    FWHM ``sqrt(|fwhm_s**2 - fwhm_r**2|)`` and the reference subtracted from the science.
+    A hint for the network (its third input channel), not the result: PSFs that are not
+    round Gaussians leave residuals at every star, which the network learns to remove.
+    """
+    width = np.sqrt(abs(fwhm_s ** 2 - fwhm_r ** 2)) / 2.3548
+    if width < 0.2:
+        return s - r
+    if fwhm_s >= fwhm_r:
+        return s - ndimage.gaussian_filter(r, width, mode="nearest")
+    return ndimage.gaussian_filter(s, width, mode="nearest") - r
+
+
+def normalise_pair(science, reference, *, sci_level, sci_sigma, ref_level, ratio,
+                   fwhm=None):
     """The network's input: both images in units of the science sky noise.
 
     ``(science - sci_level) / sci_sigma`` and
     ``(reference - ref_level) * ratio / sci_sigma`` stacked as the last axis (float32).
-    Masked pixels must already be filled (for example with the level).
+    With ``fwhm=(science_fwhm, reference_fwhm)`` (pixels) a third channel holds their
+    Gaussian-PSF-matched difference (`gaussian_matched_difference`), the input of the
+    three-channel models. Masked pixels must already be filled (for example with the
+    level).
     """
     s = (science - sci_level) / sci_sigma
     r = (reference - ref_level) * (ratio / sci_sigma)
-    return np.stack([s, r], axis=-1).astype(np.float32)
+    channels = [s, r]
+    if fwhm is not None:
+        channels.append(gaussian_matched_difference(s, r, float(fwhm[0]), float(fwhm[1])))
+    return np.stack(channels, axis=-1).astype(np.float32)
 
 
 def difference_arrays(model, science, reference, *, sci_level, sci_sigma, ref_level,
-                      ratio, tile=256, overlap=64, batch_size=4):
+                      ratio, fwhm=None, tile=256, overlap=64, batch_size=4):
     """Run the network over a pair on overlapping tiles; flux in the science's units.
 
     ``science`` and ``reference`` are finite arrays on the same grid (masked pixels
-    filled). Returns the transient image ``sci_sigma * network(normalised pair)``.
+    filled). ``fwhm`` (science, reference) is needed by three-channel models. Returns
+    the transient image ``sci_sigma * network(normalised pair)``.
     """
     from ._tiles import predict_tiled
 
+    channels = int(model.inputs[0].shape[-1])
+    if channels == 3 and fwhm is None:
+        raise ValueError("this model needs the FWHMs of both images (fwhm=)")
     pair = normalise_pair(science, reference, sci_level=sci_level, sci_sigma=sci_sigma,
-                          ref_level=ref_level, ratio=ratio)
+                          ref_level=ref_level, ratio=ratio,
+                          fwhm=fwhm if channels == 3 else None)
     out = predict_tiled(model, pair, tile=tile, overlap=overlap, batch_size=batch_size)
     return out * sci_sigma

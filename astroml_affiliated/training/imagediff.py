@@ -38,7 +38,8 @@ from scipy import ndimage, signal
 from ..imagediff.core import estimate_fwhm, normalise_pair, robust_background
 
 MODEL_NAME = "imagediff-transinet-slim"
-VERSION = "1.0.0"
+VERSION = "1.1.0"
+IN_CHANNELS = 3     # science, reference, Gaussian-PSF-matched difference
 PATCH = 64          # network input during training
 PAD = 24            # margin around the patch for convolution and warping
 SCENE = PATCH + 2 * PAD
@@ -130,6 +131,28 @@ def _gauss_points(shape, ys, xs, fluxes, fwhm):
     return out
 
 
+def _moment_fwhm(kernel, f0, box=15):
+    """FWHM as `estimate_fwhm` would measure it: second moments in a 15x15 box of the
+    kernel broadened by the scene's own PSF of FWHM ``f0`` (variances add)."""
+    c = kernel.shape[0] // 2
+    r = box // 2
+    k = kernel[c - r:c + r + 1, c - r:c + r + 1]
+    yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
+    var = (k * (yy ** 2 + xx ** 2)).sum() / k.sum() / 2
+    return 2.3548 * np.sqrt(var + (f0 / 2.3548) ** 2)
+
+
+def _bright_spots(scene, n=40, margin=PAD):
+    """Positions (y, x) of the brightest local maxima of a scene in the central patch."""
+    sm = ndimage.gaussian_filter(scene, 1.5)
+    peaks = (sm == ndimage.maximum_filter(sm, 7))
+    peaks[:margin] = peaks[-margin:] = False
+    peaks[:, :margin] = peaks[:, -margin:] = False
+    ys, xs = np.nonzero(peaks)
+    order = np.argsort(sm[ys, xs])[::-1][:n]
+    return ys[order], xs[order]
+
+
 def _galaxies(rng, shape, n, flux_scale):
     out = np.zeros(shape)
     yy, xx = np.mgrid[:shape[0], :shape[1]].astype(float)
@@ -178,8 +201,12 @@ def _cosmic_rays(rng, shape, n, sigma):
     return out
 
 
-def make_pair(rng, frames, *, synthetic_fraction=0.4):
-    """One training pair: input (PATCH, PATCH, 2), target (PATCH, PATCH, 2)=(value, weight)."""
+def make_pair(rng, frames, *, synthetic_fraction=0.4, on_source=0.3):
+    """One training pair: input (PATCH, PATCH, 3), target (PATCH, PATCH, 2)=(value, weight).
+
+    ``on_source``: probability that a transient sits on one of the scene's brightest
+    spots (a star or a galaxy core), as a supernova on its host's nucleus does.
+    """
     S = SCENE
     # noise of the science image (electrons): sky + read noise
     sky_s = 10 ** rng.uniform(1.7, 3.3)
@@ -219,18 +246,23 @@ def make_pair(rng, frames, *, synthetic_fraction=0.4):
     nea = 4 * np.pi * sig_psf ** 2  # noise-equivalent area of the science PSF
     lay_s = np.zeros((S, S))
     lay_r = np.zeros((S, S))
+    spots = _bright_spots(scene) if n_tr else ([], [])
     for _ in range(n_tr):
-        if galaxies and rng.random() < 0.5:
+        u = rng.random()
+        if len(spots[0]) and u < on_source:
+            i = rng.integers(len(spots[0]))
+            y, x = spots[0][i] + rng.normal(0, 1.0), spots[1][i] + rng.normal(0, 1.0)
+        elif galaxies and u < on_source + 0.3:
             gy, gx, re = galaxies[rng.integers(len(galaxies))]
-            y, x = gy + rng.normal(0, re / 2), gx + rng.normal(0, re / 2)
+            y, x = gy + rng.normal(0, re / 3), gx + rng.normal(0, re / 3)
         else:
             y, x = rng.uniform(PAD - 4, S - PAD + 4, 2)
         snr = 10 ** rng.uniform(np.log10(2), np.log10(150))
         flux = snr * sig_s * np.sqrt(nea)
         kind = rng.random()
-        if kind < 0.55:        # new source
+        if kind < 0.45:        # new source
             fs_, fr_ = flux, 0.0
-        elif kind < 0.8:       # fading: only in the reference
+        elif kind < 0.65:      # fading: only in the reference
             fs_, fr_ = 0.0, flux
         else:                  # variable star: counterpart in the reference
             base = flux * 10 ** rng.uniform(-0.5, 1.5)
@@ -277,8 +309,15 @@ def make_pair(rng, frames, *, synthetic_fraction=0.4):
     level_s, sigma_s = robust_background(sci)
     level_r, _ = robust_background(ref)
     ratio = (1.0 / scale) * (1 + rng.normal(0, 0.02))
+    # FWHMs as inference measures them (moments), with a few per cent of error; 10% of
+    # pairs get the fall-back of too few stars (4 px for both: plain subtraction)
+    if rng.random() < 0.1:
+        fwhm = (4.0, 4.0)
+    else:
+        fwhm = (_moment_fwhm(ks, f0) * (1 + rng.normal(0, 0.04)),
+                _moment_fwhm(kr, f0) * (1 + rng.normal(0, 0.04)))
     x = normalise_pair(sci, ref, sci_level=level_s, sci_sigma=sigma_s, ref_level=level_r,
-                       ratio=ratio)
+                       ratio=ratio, fwhm=fwhm)
     target = target / sigma_s
     # L1 on a sparse target collapses to predicting zero: up-weight the transients'
     # pixels (|target| > 0.2 sky sigma, grown by 2 px) by TRANSIENT_WEIGHT
@@ -348,6 +387,9 @@ def main(argv=None):
     parser.add_argument("--base", type=int, default=20, help="filters at full resolution")
     parser.add_argument("--seed", type=int, default=4)
     parser.add_argument("--val-pairs", type=int, default=256)
+    parser.add_argument("--compare-with", default=None, metavar="FILE",
+                        help="weights of the previous two-channel release (1.0.0), "
+                             "measured on the same validation pairs")
     args = parser.parse_args(argv)
 
     from ..device import import_keras
@@ -363,8 +405,11 @@ def main(argv=None):
     # validation: only the held-out real frame (no synthetic scenes)
     val_rng = np.random.default_rng(12345)
     xv, yv = make_batch(val_rng, val_frames, args.val_pairs, synthetic_fraction=0.0)
+    # and pairs whose transients all sit on the frame's brightest spots (stars, cores)
+    xo, yo = make_batch(np.random.default_rng(54321), val_frames, args.val_pairs,
+                        synthetic_fraction=0.0, on_source=1.0)
 
-    model = build_transinet_slim(args.base, seed=args.seed)
+    model = build_transinet_slim(args.base, in_channels=IN_CHANNELS, seed=args.seed)
     n_params = int(model.count_params())
     print(f"parameters: {n_params}")
     # cosine decay over the first 900 steps (then 5e-5), as in the released run
@@ -389,12 +434,22 @@ def main(argv=None):
             print("  validation:", json.dumps(evaluate(model, xv, yv)), flush=True)
     train_seconds = time.time() - t0
     val = evaluate(model, xv, yv)
+    val_on = evaluate(model, xo, yo)
     print("validation:", json.dumps(val))
+    print("validation, transients on bright spots:", json.dumps(val_on))
+    previous = None
+    if args.compare_with:
+        old = build_transinet_slim(args.base, in_channels=2)
+        old.load_weights(args.compare_with)
+        previous = {"weights": Path(args.compare_with).name,
+                    "validation": evaluate(old, xv[..., :2], yv),
+                    "validation_on_source": evaluate(old, xo[..., :2], yo)}
+        print("previous release, same pairs:", json.dumps(previous))
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     fname = out / f"{MODEL_NAME}-{VERSION}.weights.h5"
-    clean = build_transinet_slim(args.base)  # weights only, no optimizer state
+    clean = build_transinet_slim(args.base, in_channels=IN_CHANNELS)  # no optimizer state
     clean.set_weights(model.get_weights())
     clean.save_weights(fname)
     training = {
@@ -408,13 +463,14 @@ def main(argv=None):
         "patch": PATCH, "batch": args.batch, "epochs": epoch, "pairs_seen": pairs_seen,
         "train_seconds": round(train_seconds, 1), "final_train_loss": history[-1],
         "parameters": n_params, "validation": val,
+        "validation_on_source": val_on, "previous_release": previous,
         "cpu_threads": os.cpu_count(),
     }
     write_registry_entry(
         MODEL_NAME, version=VERSION,
         architecture="astroml_affiliated.imagediff.models:build_transinet_slim",
-        architecture_kwargs={"base": args.base}, files=[fname],
-        input={"channels": ["science", "reference"],
+        architecture_kwargs={"base": args.base, "in_channels": IN_CHANNELS}, files=[fname],
+        input={"channels": ["science", "reference", "gaussian-matched difference"],
                "normalisation": "per pair, science sky noise units",
                "multiple_of": 8},
         training=training, model_card=f"docs/models/{MODEL_NAME}.rst",
