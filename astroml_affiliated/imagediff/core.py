@@ -99,12 +99,22 @@ def estimate_fwhm(data, mask=None, *, saturation=None, default=4.0, max_stars=20
     return float(np.clip(np.median(widths), 1.0, 20.0))
 
 
+def _masked_sky(image, sigma, mask, fwhm):
+    """Median of the pixels away from sources (above 2 sigma, grown by one FWHM)."""
+    src = ndimage.binary_dilation(image > 2 * sigma, iterations=max(1, int(round(fwhm))))
+    sky = ~(src | mask) & np.isfinite(image)
+    return float(np.median(image[sky])) if sky.sum() > 100 else 0.0
+
+
 def flux_ratio(science, reference, mask, fwhm, *, saturation=None, max_stars=300):
     """Photometric scale that brings the reference to the science image's zero point.
 
-    Aperture sums (radius 2.5 FWHM, local background removed) of the stars found in the
-    reference, measured in both images; the median of the science/reference ratios of
-    stars above 20 sigma. Both images must be on the same grid and background-free.
+    Aperture sums (radius 2.5 FWHM) of the stars found in the reference above 20 sigma,
+    measured in both images after a second sky estimate with the sources masked. With 15
+    or more stars, the slope of a straight-line fit of science against reference sums
+    (3-sigma clipped), whose intercept absorbs what is left of any sky error; with three
+    to 14, the median of the ratios. Both images must
+    be on the same grid with their sky levels subtracted.
 
     Returns
     -------
@@ -116,13 +126,15 @@ def flux_ratio(science, reference, mask, fwhm, *, saturation=None, max_stars=300
     _, sig_s = robust_background(science, mask)
     if sig_r <= 0 or sig_s <= 0:
         return None, 0
+    science = science - _masked_sky(science, sig_s, mask, fwhm)
+    reference = reference - _masked_sky(reference, sig_r, mask, fwhm)
     rows, cols = _peaks(np.where(mask, 0, reference), sig_r, mask, nsigma=20,
                         box=int(2 * fwhm) | 1, border=int(4 * fwhm) + 2)
     rad = 2.5 * fwhm
     r = int(np.ceil(rad)) + 1
     yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
     ap = (yy ** 2 + xx ** 2) <= rad ** 2
-    ratios, weights = [], []
+    f_sci, f_ref = [], []
     for row, col in zip(rows[:max_stars], cols[:max_stars]):
         sl = (slice(row - r, row + r + 1), slice(col - r, col + r + 1))
         if mask[sl].any():
@@ -131,21 +143,36 @@ def flux_ratio(science, reference, mask, fwhm, *, saturation=None, max_stars=300
         if saturation is not None and (cs.max() >= saturation or cr.max() >= saturation):
             continue
         fr = cr[ap].sum()
-        fs = cs[ap].sum()
         err_r = sig_r * np.sqrt(ap.sum())
         if fr < 20 * err_r:
             continue
-        ratios.append(fs / fr)
-        weights.append(fr / err_r)
-    if len(ratios) < 3:
-        return None, len(ratios)
-    ratios = np.asarray(ratios)
+        f_sci.append(cs[ap].sum())
+        f_ref.append(fr)
+    if len(f_ref) < 3:
+        return None, len(f_ref)
+    f_sci, f_ref = np.asarray(f_sci), np.asarray(f_ref)
+    ratios = f_sci / f_ref
     med = np.median(ratios)
     mad = 1.4826 * np.median(np.abs(ratios - med))
     keep = np.abs(ratios - med) <= 3 * max(mad, 1e-3 * abs(med))
     if keep.sum() < 3:  # outliers rejected: too few stars left to trust the median
         return None, int(keep.sum())
-    return float(np.median(ratios[keep])), int(keep.sum())
+    ratio = float(np.median(ratios[keep]))
+    if keep.sum() >= 15:
+        # An error in either sky level shifts every aperture sum by the same amount
+        # (area x offset), which biases the ratios of faint stars: fit
+        # f_sci = ratio * f_ref + c instead (robustly, variable stars clipped).
+        for _ in range(3):
+            slope, icpt = np.polyfit(f_ref[keep], f_sci[keep], 1)
+            res = f_sci - (slope * f_ref + icpt)
+            scat = 1.4826 * np.median(np.abs(res[keep]))
+            new = np.abs(res) <= 3 * max(scat, 1e-9)
+            if new.sum() < 6 or np.array_equal(new, keep):
+                break
+            keep = new
+        if slope > 0:
+            ratio = float(slope)
+    return ratio, int(keep.sum())
 
 
 def gaussian_matched_difference(s, r, fwhm_s, fwhm_r):
