@@ -638,7 +638,8 @@ Model card: imagediff-transinet-slim
     flux units; used by :func:`astroml_affiliated.imagediff.difference`.
 :Architecture: ``astroml_affiliated.imagediff.models:build_transinet_slim`` (base
     {entry['architecture_kwargs']['base']}): a TransiNet-style (Sedaghat & Mahabal 2018)
-    fully convolutional encoder-decoder, two input channels (science, reference), two
+    fully convolutional encoder-decoder, {entry['architecture_kwargs'].get('in_channels', 2)} input channels (science, reference[, their
+    Gaussian-PSF-matched difference]), two
     3x3 convolutions per scale, three stride-2 down-samplings, a dilated bottleneck,
     transposed-convolution decoder with skip connections, predictions at full, 1/2 and
     1/4 resolution (multi-scale L1 supervision), LeakyReLU 0.1;
@@ -706,8 +707,17 @@ Limits
   times the true flux (median) and fading sources in the synthetic test pairs come out
   about 15% low: the network shrinks the signal somewhat.
 {sn_limit}"""
-    Path(card_path).parent.mkdir(parents=True, exist_ok=True)
-    Path(card_path).write_text(card)
+    path = Path(card_path)
+    if path.is_file() and ".. benchmark-start" in (text := path.read_text()):
+        # an existing card keeps its prose (training, history, decisions): only the
+        # text between the markers is replaced
+        start = text.index(".. benchmark-start")
+        end = text.index(".. benchmark-end") + len(".. benchmark-end\n")
+        path.write_text(text[:start] + table + text[end:])
+        print("updated the benchmark section of", card_path)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(card)
     print("wrote", card_path)
 
 
