@@ -143,7 +143,9 @@ def test_table_columns_units_and_meta():
         assert t[name].unit == u.dex
     assert np.all(u.Quantity(t["teff_err"]).value > 0)
     assert t["ood_flag"].dtype == bool and np.isfinite(t["ood_score"]).all()
-    assert t.meta["model"] == MODEL and t.meta["version"] == "1.0.0"
+    from astroml_affiliated.weights import get_entry
+
+    assert t.meta["model"] == MODEL and t.meta["version"] == get_entry(MODEL)["version"]
     assert t.meta["device"] == "cpu" and len(t.meta["sha256"][0]) == 64
     assert 3000 < t["teff"][0].to_value(u.K) < 7000
     assert not t["ood_flag"][0]

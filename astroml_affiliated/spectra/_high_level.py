@@ -65,7 +65,8 @@ def _variance(spectrum, flux_shape):
     unc = spectrum.uncertainty
     if unc is None:
         return None
-    arr = np.array(unc.array, dtype=float)  # a copy; the caller's object stays as it is
+    # not modified in place below: the caller's object stays as it is
+    arr = np.asarray(unc.array, dtype=float)
     if arr.shape != flux_shape:
         raise InputError(f"the uncertainty has shape {arr.shape}, the flux {flux_shape}; "
                          "they must match")
@@ -90,7 +91,7 @@ def _as_arrays(spectrum):
 
     wave = _spectral_axis_angstrom(spectrum)
     flux_q = u.Quantity(spectrum.flux)
-    flux = np.array(flux_q.value, dtype=float)
+    flux = np.asarray(flux_q.value, dtype=float)  # never modified in place below
     index = getattr(spectrum, "spectral_axis_index", flux.ndim - 1)
     var = _variance(spectrum, flux.shape)
     mask = getattr(spectrum, "mask", None)
@@ -108,12 +109,13 @@ def _as_arrays(spectrum):
     mask = mask.reshape(-1, n_pix)
     var = None if var is None else var.reshape(-1, n_pix)
     factor = _flux_factor(flux_q.unit, wave)
-    if factor is not None:
+    if factor is not None and not np.all(factor == 1.0):
         flux = flux * factor
         var = None if var is None else var * factor ** 2
-    order = np.argsort(wave)
-    wave, flux, mask = wave[order], flux[:, order], mask[:, order]
-    var = None if var is None else var[:, order]
+    if not np.all(np.diff(wave) > 0):
+        order = np.argsort(wave)
+        wave, flux, mask = wave[order], flux[:, order], mask[:, order]
+        var = None if var is None else var[:, order]
     good = ~mask & np.isfinite(flux)
     if var is not None:
         good &= np.isfinite(var) & (var > 0)
@@ -142,10 +144,14 @@ def _prepare(spectra, const, min_good_fraction):
         fluxes.append(f)
         errs.append(None if v is None else np.sqrt(v))
         goods.append(g)
-    flux = np.concatenate(fluxes)
-    good = np.concatenate(goods)
-    err = np.concatenate([e if e is not None else np.full_like(f, np.nan)
-                          for e, f in zip(errs, fluxes)])
+    if len(fluxes) == 1:
+        flux, good = fluxes[0], goods[0]
+        err = errs[0] if errs[0] is not None else np.full_like(flux, np.nan)
+    else:
+        flux = np.concatenate(fluxes)
+        good = np.concatenate(goods)
+        err = np.concatenate([e if e is not None else np.full_like(f, np.nan)
+                              for e, f in zip(errs, fluxes)])
     frac = good.mean(axis=1)
     low = frac < min_good_fraction
     if low.any():
@@ -156,10 +162,15 @@ def _prepare(spectra, const, min_good_fraction):
             "min_good_fraction). Masked or NaN pixels and gaps count as bad.")
     flux, err_n, _ = core.normalise(flux, err, good)
     flux, scale = core.impute(flux, good, const)
-    err_n = np.where(good, err_n / scale[:, None], np.nan)
+    if good.all():
+        err_n = err_n / scale[:, None]
+    else:
+        err_n = np.where(good, err_n / scale[:, None], np.nan)
     # spectra without uncertainties (all-NaN rows) get the training spectra's typical S/N
-    x = core.features(flux, err_n, const)
-    return x, core.standardise(flux, const), 1.0 - frac
+    xs = core.standardise(flux, const)
+    xw = (xs - const["pca_mean"]) @ const["whiten"]
+    x = core.features(flux, err_n, const, xs=xs, xw=xw)
+    return x, xs, xw, 1.0 - frac
 
 
 # -- model ----------------------------------------------------------------------------------
@@ -268,10 +279,10 @@ def estimate_parameters(spectrum, *, model=DEFAULT_MODEL, device=None,
     if not 0 < float(min_good_fraction) <= 1:
         raise InputError(f"min_good_fraction must be in (0, 1], not {min_good_fraction!r}")
     ens, const, info = _load(model, device)
-    x, xs, masked = _prepare(spectra, const, float(min_good_fraction))
+    x, xs, xw, masked = _prepare(spectra, const, float(min_good_fraction))
     out, label = _predict(ens, x, device, int(batch_size))
     mean, sigma, spread = core.combine_ensemble(out, const)
-    parts = core.ood_parts(xs, spread, const)
+    parts = core.ood_parts(xs, spread, const, xw=xw)
     score = core.ood_score(parts, const)
     table = QTable()
     units = {"teff": u.K, "logg": u.dex, "fe_h": u.dex, "alpha_m": u.dex}

@@ -67,11 +67,25 @@ def resample(in_wave, flux, var, good, out_wave, min_fraction=0.5):
                                                        atol=1e-6 * np.diff(out_wave).min()):
         # already on the grid (e.g. Gaia XP sampled spectra): nothing to resample
         good = good.copy()
+        if good.all():
+            return flux, var, good
         flux_out = np.where(good, flux, np.nan)
         var_out = None if var is None else np.where(good, var, np.nan)
         return flux_out, var_out, good
     W = resample_matrix(in_wave, out_wave)  # (n_out, n_in)
     width = np.diff(bin_edges(out_wave))
+    if good.all():
+        # every input pixel good: one precomputed matrix (overlap / covered length)
+        cover = W.sum(axis=1)
+        good_out = np.broadcast_to(cover >= min_fraction * width, (len(flux), len(width)))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            M = (W / cover[:, None]).T  # (n_in, n_out)
+            flux_out = flux @ M
+            var_out = None if var is None else var @ (M ** 2)
+        if not good_out.all():
+            flux_out = np.where(good_out, flux_out, np.nan)
+            var_out = None if var_out is None else np.where(good_out, var_out, np.nan)
+        return flux_out, var_out, good_out.copy()
     g = good.astype(float)
     f = np.where(good, flux, 0.0)
     cover = g @ W.T  # (n_spec, n_out), length covered by good pixels
@@ -88,10 +102,20 @@ def resample(in_wave, flux, var, good, out_wave, min_fraction=0.5):
     return flux_out, var_out, good_out
 
 
+def row_median(a):
+    """Median of each row of a 2-D array without NaN (as `numpy.median` along axis 1,
+    but by a vectorised sort of a copy, several times faster for spectra)."""
+    s = np.sort(a, axis=1)
+    n = s.shape[1]
+    if n % 2:
+        return s[:, n // 2].copy()
+    return 0.5 * (s[:, n // 2 - 1] + s[:, n // 2])
+
+
 def normalise(flux, err, good):
     """Divide each spectrum (and its errors) by its median over good pixels."""
     if good.all():
-        med = np.median(flux, axis=1)
+        med = row_median(flux)
     else:
         with np.errstate(all="ignore"):
             med = np.nanmedian(np.where(good, flux, np.nan), axis=1)
@@ -121,9 +145,9 @@ def impute(flux, good, const, n_iter=3):
 
     Returns the filled, re-normalised flux and the normalisation factors applied.
     """
-    flux = flux.copy()
     if good.all():
         return flux, np.ones(len(flux))
+    flux = flux.copy()
     scale_total = np.ones(len(flux))
     for _ in range(n_iter):
         xs = standardise(np.where(good, flux, const["flux_median"]), const)
@@ -149,23 +173,34 @@ def log_snr(flux, err, const):
     with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # rows without errors: all NaN
         ratio = np.abs(flux) / err
-        snr = (np.median(ratio, axis=1) if np.isfinite(ratio).all()
+        snr = (row_median(ratio) if np.isfinite(ratio).all()
                else np.nanmedian(ratio, axis=1))
     out = np.log10(np.clip(snr, 1e-3, 1e6))
     return np.where(np.isfinite(out), out, float(const["log_snr_default"]))
 
 
-def features(flux, err, const):
-    """Model input, float32: the standardised flux rotated onto its principal
-    components and whitened, then the standardised log10 S/N."""
-    xs = (standardise(flux, const) - const["pca_mean"]) @ const["whiten"]
+def features(flux, err, const, xs=None, xw=None):
+    """Model input, float32: for models whose constants set ``asinh_flux`` (version
+    1.1.0 on), asinh of the standardised flux (343 values: the robust per-pixel
+    standardisation reaches +-400 in the red pixels of cool stars, which asinh
+    compresses); then the standardised flux rotated onto its principal components and
+    whitened (clipped to the training range); then the standardised log10 S/N.
+    ``xs`` (the standardised flux) and ``xw`` (its whitened components, unclipped) may
+    be passed if already computed."""
+    if xs is None:
+        xs = standardise(flux, const)
+    if xw is None:
+        xw = (xs - const["pca_mean"]) @ const["whiten"]
     if "feature_clip" in const:
-        xs = np.clip(xs, -const["feature_clip"], const["feature_clip"])
+        xw = np.clip(xw, -const["feature_clip"], const["feature_clip"])
     ls = (log_snr(flux, err, const) - const["log_snr_mean"]) / const["log_snr_std"]
-    return np.concatenate([xs, ls[:, None]], axis=1).astype(np.float32)
+    parts = [xw, ls[:, None]]
+    if bool(const.get("asinh_flux", False)):
+        parts.insert(0, np.arcsinh(xs))
+    return np.concatenate(parts, axis=1).astype(np.float32)
 
 
-def ood_parts(xs, spread, const):
+def ood_parts(xs, spread, const, xw=None):
     """Raw out-of-domain statistics of standardised spectra ``xs``: the RMS distance
     over the 16 leading principal components (in units of their scatter), the RMS
     residual of that 16-component reconstruction, the largest absolute whitened
@@ -175,7 +210,8 @@ def ood_parts(xs, spread, const):
     maha = np.sqrt(np.mean(scores ** 2 / const["pca_var"], axis=1))
     recon = const["pca_mean"] + scores @ const["pca_components"]
     resid = np.sqrt(np.mean((xs - recon) ** 2, axis=1))
-    xw = (xs - const["pca_mean"]) @ const["whiten"]
+    if xw is None:
+        xw = (xs - const["pca_mean"]) @ const["whiten"]
     white = np.abs(xw).max(axis=1)
     dis = np.sqrt(np.mean(spread ** 2, axis=1))
     parts = [maha, resid, white, dis]

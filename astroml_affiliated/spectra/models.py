@@ -17,7 +17,8 @@ def build_gaiaxp_mlp(n_pixels=343, n_extra=1, n_labels=4, hidden=(512, 256, 128)
     Parameters
     ----------
     n_pixels : int
-        Number of flux pixels (the standardised, normalised flux on the model grid).
+        Number of spectral inputs (version 1.1.0: 343 asinh-standardised flux pixels
+        followed by 80 whitened principal components; 1.0.0: the 80 components only).
     n_extra : int
         Number of scalar features appended to the flux (the log10 signal-to-noise).
     n_labels : int

@@ -23,7 +23,7 @@ import numpy as np
 from ..spectra import core
 
 MODEL_NAME = "gaiaxp-labels"
-VERSION = "1.0.0"
+VERSION = "1.1.0"
 TEFF_MAX = 7000.0
 N_PCA = 16
 
@@ -98,7 +98,14 @@ def fit_constants(flux, err, y, n_pca=N_PCA, n_whiten=80):
     const["feature_clip"] = np.abs(xw).max(axis=0)
     const["label_lo"], const["label_hi"] = np.nanmin(y, axis=0), np.nanmax(y, axis=0)
     const["calibration"] = np.ones(y.shape[1])
+    # 1.1.0: asinh of the standardised flux is an input too (see core.features)
+    const["asinh_flux"] = np.array(True)
     return const
+
+
+def n_inputs(const):
+    """Number of spectral model inputs: asinh flux (343) + whitened components."""
+    return int(const["whiten"].shape[1] + const["whiten"].shape[0])
 
 
 # -- training ------------------------------------------------------------------------------
@@ -134,10 +141,17 @@ def _dataset(flux, err, log_snr, ytrue, const, batch, seed, augment, noise=1.0):
     lm, lsd = float(const["log_snr_mean"]), float(const["log_snr_std"])
     pmean = tf.constant(const["pca_mean"], tf.float32)
     whiten = tf.constant(const["whiten"], tf.float32)
+    augment = augment and noise > 0
+    if not augment:
+        # fixed inputs: computed once here (the same numpy code as at inference)
+        ds = tf.data.Dataset.from_tensor_slices((core.features(flux, err, const),
+                                                 ytrue.astype(np.float32)))
+        if batch < len(flux):
+            ds = ds.shuffle(len(flux), seed=seed, reshuffle_each_iteration=True)
+        return ds.batch(batch).prefetch(2)
     ds = tf.data.Dataset.from_tensor_slices(
         (flux.astype(np.float32), err.astype(np.float32), log_snr.astype(np.float32),
          ytrue.astype(np.float32)))
-    augment = augment and noise > 0
     if augment or batch < len(flux):
         ds = ds.shuffle(len(flux), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch)
@@ -149,8 +163,9 @@ def _dataset(flux, err, log_snr, ytrue, const, batch, seed, augment, noise=1.0):
             u = noise * gen.uniform((n, 1)) * tf.cast(gen.uniform((n, 1)) < 0.5, tf.float32)
             f = f + e * u * gen.normal(tf.shape(f))
             ls = ls - 0.5 * tf.math.log(1.0 + u[:, 0] ** 2) / np.log(10.0)
-        xw = tf.matmul((f - med) / scale - pmean, whiten)
-        x = tf.concat([xw, ((ls - lm) / lsd)[:, None]], axis=1)
+        xs = (f - med) / scale
+        xw = tf.matmul(xs - pmean, whiten)
+        x = tf.concat([tf.math.asinh(xs), xw, ((ls - lm) / lsd)[:, None]], axis=1)
         return x, yt
 
     return ds.map(add, num_parallel_calls=1).prefetch(2)
@@ -195,7 +210,7 @@ def train_member(seed, data, const, *, epochs, batch, hidden, dropout, lr, weigh
 
     keras.utils.set_random_seed(seed)
     n_labels = data["ytrain"].shape[1] // 2
-    model = build_gaiaxp_mlp(n_pixels=const["whiten"].shape[1], n_extra=1,
+    model = build_gaiaxp_mlp(n_pixels=n_inputs(const), n_extra=1,
                              n_labels=n_labels, hidden=hidden, dropout=dropout)
     steps = int(np.ceil(len(data["ftrain"]) / batch)) * epochs
     sched = keras.optimizers.schedules.CosineDecay(lr, steps, alpha=0.01)
@@ -246,7 +261,9 @@ def main(argv=None):
     parser.add_argument("--dropout", type=float, default=0.1)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--weight-decay", type=float, default=1e-4)
-    parser.add_argument("--patience", type=int, default=15)
+    parser.add_argument("--patience", type=int, default=100,
+                        help="stop after this many epochs without a better validation "
+                             "scatter (default: never, within 100 epochs)")
     parser.add_argument("--beta", type=float, default=0.5, help="beta-NLL exponent")
     parser.add_argument("--noise", type=float, default=0.0,
                         help="noise augmentation (white noise up to this many flux "
@@ -325,7 +342,8 @@ def main(argv=None):
     # hot-star classifier (training split, every Teff): part of the out-of-domain score
     from sklearn.linear_model import LogisticRegression
     trall = lib["split"] == "train"
-    xall = core.features(flux[trall], err[trall], const)[:, :-1]
+    xall = np.clip((core.standardise(flux[trall], const) - const["pca_mean"]) @ const["whiten"],
+                   -const["feature_clip"], const["feature_clip"])
     clf = LogisticRegression(C=1.0, max_iter=2000).fit(xall, lib["teff"][trall] >= TEFF_MAX)
     const["hot_coef"], const["hot_intercept"] = clf.coef_[0], clf.intercept_[0]
     parts = core.ood_parts(core.standardise(flux[va], const), spread, const)
@@ -353,7 +371,7 @@ def main(argv=None):
             description="Teff, log g, [Fe/H], [alpha/M] from Gaia XP sampled spectra: "
                         f"a deep ensemble of {args.members} MLPs with Gaussian NLL heads",
             architecture="astroml_affiliated.spectra.models:build_gaiaxp_mlp",
-            architecture_kwargs={"n_pixels": int(const["whiten"].shape[1]), "n_extra": 1,
+            architecture_kwargs={"n_pixels": n_inputs(const), "n_extra": 1,
                                  "n_labels": 4,
                                  "hidden": list(hidden), "dropout": args.dropout},
             files=files + [npz],
