@@ -172,8 +172,8 @@ def log_snr(flux, err, const):
         return np.full(len(flux), float(const["log_snr_default"]))
     with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # rows without errors: all NaN
-        ratio = np.abs(flux) / err
-        snr = (row_median(ratio) if np.isfinite(ratio).all()
+        ratio = (np.abs(flux) / err).astype(np.float32)  # float32: a faster sort
+        snr = (row_median(ratio).astype(float) if np.isfinite(ratio).all()
                else np.nanmedian(ratio, axis=1))
     out = np.log10(np.clip(snr, 1e-3, 1e6))
     return np.where(np.isfinite(out), out, float(const["log_snr_default"]))
@@ -196,7 +196,7 @@ def features(flux, err, const, xs=None, xw=None):
     ls = (log_snr(flux, err, const) - const["log_snr_mean"]) / const["log_snr_std"]
     parts = [xw, ls[:, None]]
     if bool(const.get("asinh_flux", False)):
-        parts.insert(0, np.arcsinh(xs))
+        parts.insert(0, np.arcsinh(xs.astype(np.float32)))  # float32 input: faster
     return np.concatenate(parts, axis=1).astype(np.float32)
 
 
