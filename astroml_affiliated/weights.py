@@ -146,7 +146,7 @@ def fetch_file(fname, *, path=None):
     Parameters
     ----------
     fname : str
-        A file name listed in the registry, e.g. ``'flares-cnn-1.1.0-m0.weights.h5'``.
+        A file name listed in the registry, e.g. ``'flares-cnn-1.2.0-m0.weights.h5'``.
     path : str or `~pathlib.Path`, optional
         An explicit file, or a directory that holds ``fname``; used as it is.
 
