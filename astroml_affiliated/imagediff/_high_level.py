@@ -85,7 +85,7 @@ def difference(science, reference, *, device=None, align="interp", model=DEFAULT
     tile, overlap, batch_size : int
         Tiling of the network's inference (pixels, pixels, tiles per call). The network's
         memory grows with ``tile**2 * batch_size``; the whole-image working arrays grow
-        linearly with the number of pixels (about 2.6 GB for a 4096x4096 pair).
+        linearly with the number of pixels (about 2.7 GB for a 4096x4096 pair).
 
     Returns
     -------
