@@ -9,7 +9,7 @@ exactly the same normalisation.
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["robust_background", "estimate_fwhm", "flux_ratio", "normalise_pair",
+__all__ = ["robust_background", "moment_fwhm", "estimate_fwhm", "flux_ratio", "normalise_pair",
            "gaussian_matched_difference", "difference_arrays"]
 
 
@@ -52,6 +52,23 @@ def _peaks(data, sigma, mask, *, nsigma, box=9, border=8):
     return rows[order], cols[order]
 
 
+def moment_fwhm(stamp):
+    """FWHM (pixels) of a round Gaussian with the second moments of a stamp's positive part.
+
+    The moments are taken about the stamp's centroid; None if the stamp holds no
+    positive flux. A box of 15x15 pixels (as `estimate_fwhm` uses) truncates wide wings.
+    """
+    w = np.clip(stamp, 0, None)
+    total = w.sum()
+    if total <= 0:
+        return None
+    yy, xx = np.indices(w.shape)
+    cy = (w * yy).sum() / total
+    cx = (w * xx).sum() / total
+    var = (w * ((yy - cy) ** 2 + (xx - cx) ** 2)).sum() / total / 2
+    return float(2.3548 * np.sqrt(var)) if var > 0 else None
+
+
 def estimate_fwhm(data, mask=None, *, saturation=None, default=4.0, max_stars=200):
     """Median FWHM (pixels) of the isolated, unsaturated stars of a background-free image.
 
@@ -69,7 +86,6 @@ def estimate_fwhm(data, mask=None, *, saturation=None, default=4.0, max_stars=20
     top = img[rows, cols].max() if rows.size else 0
     limit = saturation - level if saturation is not None else 0.5 * top
     r = 7
-    yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
     widths = []
     for row, col in zip(rows, cols):
         if img[row, col] > limit and rows.size > 5:
@@ -79,18 +95,12 @@ def estimate_fwhm(data, mask=None, *, saturation=None, default=4.0, max_stars=20
         cut = img[row - r:row + r + 1, col - r:col + r + 1]
         if mask[row - r:row + r + 1, col - r:col + r + 1].any():
             continue
-        w = np.clip(cut, 0, None)
         # reject blends: a second peak in the box above half the central one
         if ((ndimage.maximum_filter(cut, 3) == cut) & (cut > 0.5 * cut[r, r])).sum() > 1:
             continue
-        total = w.sum()
-        if total <= 0:
-            continue
-        cy = (w * yy).sum() / total
-        cx = (w * xx).sum() / total
-        var = (w * ((yy - cy) ** 2 + (xx - cx) ** 2)).sum() / total / 2
-        if var > 0:
-            widths.append(2.3548 * np.sqrt(var))
+        width = moment_fwhm(cut)
+        if width is not None:
+            widths.append(width)
         if len(widths) >= max_stars:
             break
     if len(widths) < 3:
@@ -113,8 +123,8 @@ def flux_ratio(science, reference, mask, fwhm, *, saturation=None, max_stars=300
     measured in both images after a second sky estimate with the sources masked. With 15
     or more stars, the slope of a straight-line fit of science against reference sums
     (3-sigma clipped), whose intercept absorbs what is left of any sky error; with three
-    to 14, the median of the ratios. Both images must
-    be on the same grid with their sky levels subtracted.
+    to 14, the median of the ratios. Both images must be on the same grid with their sky
+    levels subtracted.
 
     Returns
     -------

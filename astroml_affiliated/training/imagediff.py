@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage, signal
 
-from ..imagediff.core import estimate_fwhm, normalise_pair, robust_background
+from ..imagediff.core import estimate_fwhm, moment_fwhm, normalise_pair, robust_background
 
 MODEL_NAME = "imagediff-transinet-slim"
 VERSION = "1.1.0"
@@ -136,10 +136,7 @@ def _moment_fwhm(kernel, f0, box=15):
     kernel broadened by the scene's own PSF of FWHM ``f0`` (variances add)."""
     c = kernel.shape[0] // 2
     r = box // 2
-    k = kernel[c - r:c + r + 1, c - r:c + r + 1]
-    yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
-    var = (k * (yy ** 2 + xx ** 2)).sum() / k.sum() / 2
-    return 2.3548 * np.sqrt(var + (f0 / 2.3548) ** 2)
+    return float(np.hypot(moment_fwhm(kernel[c - r:c + r + 1, c - r:c + r + 1]), f0))
 
 
 def _bright_spots(scene, n=40, margin=PAD):
