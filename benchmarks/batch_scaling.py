@@ -220,7 +220,6 @@ NIGHT_PAIRS = 500
 
 def _image_lines(results):
     rows = results["modes"]
-    serial = rows[0]["rate"]
     one_row = next(r for r in rows if r["mode"] == "dask, 1 worker")
     one = one_row["rate"]
     loads = [results["load_before"]] + [r["load_after"] for r in rows]
@@ -237,29 +236,8 @@ def _image_lines(results):
         "CPU only. Each pair: both images read, differenced, the difference image "
         "written, transients found.",
         "",
-        ".. list-table::",
-        "   :header-rows: 1",
-        "",
-        "   * - mode",
-        "     - start-up (s)",
-        "     - time for the pairs (s)",
-        "     - pairs / s",
-        "     - ratio to the loop",
-        "     - CPU time per pair (ms)",
-        "     - load average after",
-        f"     - {NIGHT_PAIRS} pairs (a survey night) at this rate",
-    ]
-    for r in rows:
-        lines += [
-            f"   * - {r['mode']}",
-            f"     - {r['startup']:.1f}",
-            f"     - {r['seconds']:.1f}",
-            f"     - {r['rate']:.2f}",
-            f"     - {r['rate'] / serial:.2f}",
-            f"     - {1000 * r['cpu_seconds'] / results['n']:.0f}",
-            f"     - {r['load_after']:.1f}",
-            f"     - {_fmt_duration(NIGHT_PAIRS / r['rate'])}",
-        ]
+    ] + _rate_table(rows, results["n"], "pair", "pairs",
+                    f"{NIGHT_PAIRS} pairs (a survey night)", NIGHT_PAIRS)
     per_pair = one_row["cpu_seconds"] / results["n"]
     found = sorted({r["transients"] for r in rows})
     agree = (f"Every mode found the same {found[0]} transients" if len(found) == 1 else
@@ -324,9 +302,34 @@ def _previous(part):
     return old.get(part)
 
 
+def _rate_table(rows, n, item, items, workload, workload_size):
+    """RST list-table lines of the timing rows (one per mode), the first row the loop."""
+    serial = rows[0]["rate"]
+    lines = [".. list-table::", "   :header-rows: 1", "",
+             "   * - mode",
+             "     - start-up (s)",
+             f"     - time for the {items} (s)",
+             f"     - {items} / s",
+             "     - ratio to the loop",
+             f"     - CPU time per {item} (ms)",
+             "     - load average after",
+             f"     - {workload} at this rate"]
+    for r in rows:
+        lines += [
+            f"   * - {r['mode']}",
+            f"     - {r['startup']:.1f}",
+            f"     - {r['seconds']:.1f}",
+            f"     - {r['rate']:.2f}",
+            f"     - {r['rate'] / serial:.2f}",
+            f"     - {1000 * r['cpu_seconds'] / n:.0f}",
+            f"     - {r['load_after']:.1f}",
+            f"     - {_fmt_duration(workload_size / r['rate'])}",
+        ]
+    return lines
+
+
 def _flare_lines(results):
     rows = results["modes"]
-    serial = rows[0]["rate"]
     one = next(r["rate"] for r in rows if r["mode"] == "dask, 1 worker")
     loads = [results["load_before"]] + [r["load_after"] for r in rows]
     lines = [
@@ -336,29 +339,8 @@ def _flare_lines(results):
         f"one-sector TESS light curves of {results['cadences']} cadences each, "
         f"model ``{results['model']}`` {results['version']}, CPU only.",
         "",
-        ".. list-table::",
-        "   :header-rows: 1",
-        "",
-        "   * - mode",
-        "     - start-up (s)",
-        "     - time for the light curves (s)",
-        "     - light curves / s",
-        "     - ratio to the loop",
-        "     - CPU time per light curve (ms)",
-        "     - load average after",
-        f"     - one TESS sector ({TESS_SECTOR_LCS:,} light curves) at this rate",
-    ]
-    for r in rows:
-        lines += [
-            f"   * - {r['mode']}",
-            f"     - {r['startup']:.1f}",
-            f"     - {r['seconds']:.1f}",
-            f"     - {r['rate']:.2f}",
-            f"     - {r['rate'] / serial:.2f}",
-            f"     - {1000 * r['cpu_seconds'] / results['n']:.0f}",
-            f"     - {r['load_after']:.1f}",
-            f"     - {_fmt_duration(TESS_SECTOR_LCS / r['rate'])}",
-        ]
+    ] + _rate_table(rows, results["n"], "light curve", "light curves",
+                    f"one TESS sector ({TESS_SECTOR_LCS:,} light curves)", TESS_SECTOR_LCS)
     one_row = next(r for r in rows if r["mode"] == "dask, 1 worker")
     per_lc = one_row["cpu_seconds"] / results["n"]
     n_found = sorted({r["flares"] for r in rows})
