@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from .._nddata import uncertainty_variance
 from ..errors import InputError
 
 __all__ = ["to_stddev", "align_reference", "same_grid"]
@@ -9,27 +10,14 @@ __all__ = ["to_stddev", "align_reference", "same_grid"]
 
 def to_stddev(ccd, what):
     """The 1-sigma uncertainty of ``ccd`` as a float array in its own unit, or None."""
-    from astropy.nddata import (InverseVariance, StdDevUncertainty,
-                                VarianceUncertainty)
+    from astropy.nddata import StdDevUncertainty
 
     unc = ccd.uncertainty
-    if unc is None:
+    var = uncertainty_variance(unc, ccd.data.shape, what)
+    if var is None:
         return None
-    arr = np.asarray(unc.array, dtype=float)
-    if arr.shape != ccd.data.shape:
-        raise InputError(f"the {what}'s uncertainty has shape {arr.shape}, its data "
-                         f"{ccd.data.shape}: they must match")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if isinstance(unc, StdDevUncertainty):
-            std = arr
-        elif isinstance(unc, VarianceUncertainty):
-            std = np.sqrt(arr)
-        elif isinstance(unc, InverseVariance):
-            std = 1.0 / np.sqrt(arr)
-        else:
-            raise InputError(f"the {what}'s uncertainty is a {type(unc).__name__}; "
-                             "expected StdDevUncertainty, VarianceUncertainty or "
-                             "InverseVariance")
+    with np.errstate(invalid="ignore"):
+        std = np.sqrt(var)
     if unc.unit is not None and ccd.unit is not None:
         unit = unc.unit if isinstance(unc, StdDevUncertainty) else None
         if unit is not None and unit != ccd.unit:

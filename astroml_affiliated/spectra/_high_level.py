@@ -4,6 +4,7 @@ import threading
 
 import numpy as np
 
+from .._nddata import uncertainty_variance
 from ..errors import InputError
 from . import core
 
@@ -58,32 +59,6 @@ def _flux_factor(unit, wave):
                      "(dimensionless, counts)")
 
 
-def _variance(spectrum, flux_shape):
-    from astropy.nddata import (InverseVariance, StdDevUncertainty,
-                                VarianceUncertainty)
-
-    unc = spectrum.uncertainty
-    if unc is None:
-        return None
-    # not modified in place below: the caller's object stays as it is
-    arr = np.asarray(unc.array, dtype=float)
-    if arr.shape != flux_shape:
-        raise InputError(f"the uncertainty has shape {arr.shape}, the flux {flux_shape}; "
-                         "they must match")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if isinstance(unc, StdDevUncertainty):
-            var = arr ** 2
-        elif isinstance(unc, VarianceUncertainty):
-            var = arr
-        elif isinstance(unc, InverseVariance):
-            var = np.where(arr > 0, 1.0 / arr, np.nan)
-        else:
-            raise InputError(f"uncertainty of type {type(unc).__name__} is not supported; "
-                             "use StdDevUncertainty, VarianceUncertainty or "
-                             "InverseVariance")
-    return var
-
-
 def _as_arrays(spectrum):
     """One spectrum object as (wave Å increasing, flux (n, n_pix) per wavelength,
     variance or None, good mask)."""
@@ -93,7 +68,7 @@ def _as_arrays(spectrum):
     flux_q = u.Quantity(spectrum.flux)
     flux = np.asarray(flux_q.value, dtype=float)  # never modified in place below
     index = getattr(spectrum, "spectral_axis_index", flux.ndim - 1)
-    var = _variance(spectrum, flux.shape)
+    var = uncertainty_variance(spectrum.uncertainty, flux.shape, "spectrum", "flux")
     mask = getattr(spectrum, "mask", None)
     mask = np.zeros(flux.shape, bool) if mask is None else np.array(mask, dtype=bool)
     if mask.shape != flux.shape:
