@@ -168,6 +168,42 @@ def test_sigma_clip_finder_finds_obvious_flare():
     assert any(abs(pk - 900) <= 3 for _, _, pk in events)
 
 
+def test_longest_run():
+    assert core.longest_run([]) == 0
+    assert core.longest_run([False, False]) == 0
+    assert core.longest_run([True, False, True, True, True, False, True]) == 3
+    assert core.longest_run(np.ones(5, bool)) == 5
+
+
+def test_event_rule_drops_single_cadence_spikes():
+    # the network's probability is high over 4 cells in both cases; in the first only
+    # one cadence rises above 2.5 sigma (an outlier), in the second two do (a flare)
+    prob = np.zeros(100)
+    prob[48:52] = 0.9
+    spike = np.zeros(100)
+    spike[50] = 6.0
+    spike[51] = 1.0
+    flare = spike.copy()
+    flare[51] = 3.0
+    assert core.find_events(prob, spike, 0.5, min_len=2, min_peak=3.0) == [(48, 51, 50)]
+    assert core.find_events(prob, spike, 0.5, min_len=2, min_peak=3.0, min_run=2) == []
+    assert core.find_events(prob, flare, 0.5, min_len=2, min_peak=3.0,
+                            min_run=2) == [(48, 51, 50)]
+    # the run may lie just outside the probability run (2 cells either side)
+    late = np.zeros(100)
+    late[50] = 6.0
+    late[52:54] = 3.0
+    assert core.find_events(prob, late, 0.5, min_len=2, min_run=2) == [(48, 51, 50)]
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "2", True])
+def test_bad_min_run_raises_input_error(bad):
+    from astroml_affiliated.flares import find_flares
+
+    with pytest.raises(InputError, match="min_run"):
+        find_flares(make_lc(n=500, flares=()), min_run=bad)
+
+
 # --------------------------------------------------------------------------------------
 # with the committed weights
 
@@ -205,8 +241,10 @@ def test_table_units_and_types():
     assert 0.5 <= row["prob"] <= 1 and 0 <= row["prob_std"] < 0.5
     assert row["amplitude"].value == pytest.approx(0.1, rel=0.4)
     assert row["ed"].value > 0 and row["ed_err"].value > 0
-    for key in ("model", "version", "sha256", "threshold", "cadence_s", "device"):
+    for key in ("model", "version", "sha256", "threshold", "min_sigma", "min_run",
+                "cadence_s", "device"):
         assert key in tab.meta
+    assert tab.meta["min_run"] == 2
     assert tab.meta["cadence_s"] == pytest.approx(120, rel=0.01)
     assert len(tab.meta["sha256"]) == tab.meta["n_members"] >= 2
 

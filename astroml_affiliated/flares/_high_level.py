@@ -276,15 +276,14 @@ def _run(lc, *, model, device, quality_bitmask):
 
 
 def _events_table(p, k, orig, cadence_days, segs, means, stds, info, threshold,
-                  min_sigma=3.0):
+                  min_sigma=3.0, min_run=2):
     from astropy import units as u
 
     rows = []
     cadence_s = cadence_days * 86400.0
     for seg, pm, ps in zip(segs, means, stds):
-        signal = np.where(seg.mask, seg.z, -np.inf)
-        for start, stop, peak in core.find_events(pm, signal, threshold, min_len=2,
-                                                  min_peak=min_sigma):
+        for start, stop, peak in core.segment_events(seg, pm, threshold, min_sigma=min_sigma,
+                                                     min_run=min_run):
             if not seg.mask[peak]:
                 continue
             a, b, ampl, ed, ed_err = core.event_properties(
@@ -328,6 +327,7 @@ def _events_table(p, k, orig, cadence_days, segs, means, stds, info, threshold,
         "model": info["model"], "version": info["version"],
         "sha256": list(info["sha256"]), "n_members": len(info["sha256"]),
         "threshold": float(threshold), "min_sigma": float(min_sigma),
+        "min_run": int(min_run),
         "cadence_s": round(float(cadence_s), 3),
         "binned_by": int(k), "device": info["device"]})
     return tab
@@ -343,8 +343,14 @@ def _check_threshold(threshold):
     return th
 
 
-def find_flares(lc, threshold=0.5, *, min_sigma=3.0, model=_DEFAULT_MODEL, device=None,
-                quality_bitmask="default"):
+def _check_min_run(min_run):
+    if isinstance(min_run, bool) or not isinstance(min_run, (int, np.integer)) or min_run < 1:
+        raise InputError(f"min_run must be an integer >= 1, not {min_run!r}")
+    return int(min_run)
+
+
+def find_flares(lc, threshold=0.5, *, min_sigma=3.0, min_run=2, model=_DEFAULT_MODEL,
+                device=None, quality_bitmask="default"):
     """Find stellar flares in a light curve with the flare CNN ensemble.
 
     Parameters
@@ -360,6 +366,10 @@ def find_flares(lc, threshold=0.5, *, min_sigma=3.0, model=_DEFAULT_MODEL, devic
     min_sigma : float, optional
         An event's peak must be at least this many times the local scatter above the
         trend (default 3).
+    min_run : int, optional
+        An event must contain at least this many consecutive (2-min) cadences more
+        than 2.5 sigma above the trend (default 2: a single high cadence with no decay
+        is an outlier, not a resolved flare; 1 switches the check off).
     model : str, optional
         A model of the weights registry (default ``'flares-cnn'``).
     device : {None, 'cpu', 'gpu', 'gpu:N'}, optional
@@ -382,15 +392,17 @@ def find_flares(lc, threshold=0.5, *, min_sigma=3.0, model=_DEFAULT_MODEL, devic
     -----
     Probabilities above ``threshold`` that are separated by up to 3 cadences form one
     event; its peak is the brightest cadence of the event. Events spanning a single
-    cadence, or peaking below ``min_sigma``, are dropped. The light curve is split at
+    cadence, peaking below ``min_sigma``, or with fewer than ``min_run`` consecutive
+    cadences above 2.5 sigma, are dropped. The light curve is split at
     interruptions longer than 10 cadences, and every segment is scored up to its first
     and last cadence.
     """
     threshold = _check_threshold(threshold)
+    min_run = _check_min_run(min_run)
     p, k, t, orig, cad, segs, means, stds, info = _run(
         lc, model=model, device=device, quality_bitmask=quality_bitmask)
     tab = _events_table(p, k, orig, cad, segs, means, stds, info, threshold,
-                        float(min_sigma))
+                        float(min_sigma), min_run)
     tab._lightcurve = lc
     return tab
 

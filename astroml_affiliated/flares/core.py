@@ -32,6 +32,7 @@ from scipy.ndimage import median_filter
 
 __all__ = ["davenport2014", "mendoza2022", "flare_template", "running_median",
            "robust_std", "Segment", "prepare", "pad_input", "find_events",
+           "segment_events", "longest_run",
            "sigma_clip_finder", "event_properties"]
 
 # --------------------------------------------------------------------------------------
@@ -326,13 +327,34 @@ def pad_input(channels, window):
 # events
 
 
-def find_events(prob, signal, threshold, *, merge_gap=3, min_len=1, min_peak=None):
+def longest_run(flags):
+    """Length of the longest run of True in a 1-D boolean array (0 if none)."""
+    flags = np.asarray(flags, dtype=bool)
+    if not flags.any():
+        return 0
+    edges = np.diff(np.concatenate([[0], flags.astype(np.int8), [0]]))
+    return int((np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)).max())
+
+
+def segment_events(seg, prob, threshold, *, min_sigma=3.0, min_run=2):
+    """Flare events of one prepared segment from its ensemble-mean probability: the
+    event rule of `find_flares` (at least 2 cells above ``threshold``, peak at least
+    ``min_sigma`` above the trend, ``min_run`` consecutive cells above 2.5 sigma).
+    Returns ``(start, stop, peak)`` grid indices."""
+    signal = np.where(seg.mask, seg.z, -np.inf)
+    return find_events(prob, signal, threshold, min_len=2, min_peak=min_sigma,
+                       min_run=min_run)
+
+
+def find_events(prob, signal, threshold, *, merge_gap=3, min_len=1, min_peak=None,
+                min_run=1, run_sigma=2.5):
     """Runs of ``prob >= threshold``, merged across gaps of up to ``merge_gap`` cells.
 
     Returns a list of ``(start, stop, peak)`` grid indices (``stop`` inclusive), the peak
     being the maximum of ``signal`` within the run (widened by 2 cells). Runs spanning
-    fewer than ``min_len`` cells, or whose peak ``signal`` is below ``min_peak``, are
-    dropped.
+    fewer than ``min_len`` cells, whose peak ``signal`` is below ``min_peak``, or without
+    ``min_run`` consecutive cells of ``signal > run_sigma`` within 2 cells of their ends,
+    are dropped.
     """
     above = np.asarray(prob) >= threshold
     if not np.any(above):
@@ -349,6 +371,8 @@ def find_events(prob, signal, threshold, *, merge_gap=3, min_len=1, min_peak=Non
         peak = lo + int(np.nanargmax(np.where(np.isfinite(signal[lo:hi]),
                                               signal[lo:hi], -np.inf)))
         if min_peak is not None and not signal[peak] >= min_peak:
+            continue
+        if min_run > 1 and longest_run(signal[lo:hi] > run_sigma) < min_run:
             continue
         events.append((start, stop, peak))
     return events

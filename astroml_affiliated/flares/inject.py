@@ -3,8 +3,8 @@
 import numpy as np
 
 from . import core
-from ._high_level import (_DEFAULT_MODEL, _bin_factor, _binned, _check_threshold, _load,
-                          _parse_lightcurve, _score_arrays)
+from ._high_level import (_DEFAULT_MODEL, _bin_factor, _binned, _check_min_run,
+                          _check_threshold, _load, _parse_lightcurve, _score_arrays)
 
 __all__ = ["injection_recovery", "recovery_probability", "amplitude_at_recovery"]
 
@@ -17,15 +17,14 @@ def _span_orig(seg, start, stop):
     return int(a), int(b)
 
 
-def _finder_events(t, f, e, cadence_days, finder, models, threshold):
+def _finder_events(t, f, e, cadence_days, finder, models, threshold, min_run=2):
     """Events ``(segment, start, stop, peak)`` found in plain arrays."""
     if finder == "cnn":
         segs, means, _ = _score_arrays(t, f, e, cadence_days, models)
         out = []
         for seg, pm in zip(segs, means):
-            signal = np.where(seg.mask, seg.z, -np.inf)
-            out += [(seg, *ev) for ev in core.find_events(pm, signal, threshold, min_len=2,
-                                                          min_peak=3.0)]
+            out += [(seg, *ev) for ev in core.segment_events(seg, pm, threshold,
+                                                             min_run=min_run)]
         return segs, out
     segs = core.prepare(t, f, e, cadence=cadence_days)
     out = []
@@ -36,8 +35,8 @@ def _finder_events(t, f, e, cadence_days, finder, models, threshold):
 
 def injection_recovery(lc, *, n_flares=100, per_round=10, amplitude_sigma=(1.0, 50.0),
                        fwhm_minutes=(2.0, 60.0), template="davenport2014",
-                       threshold=0.5, finder="cnn", model=_DEFAULT_MODEL, device=None,
-                       seed=0, quality_bitmask="default"):
+                       threshold=0.5, finder="cnn", min_run=2, model=_DEFAULT_MODEL,
+                       device=None, seed=0, quality_bitmask="default"):
     """Inject synthetic flares into a light curve and test which are recovered.
 
     Like AltaiPony's ``sample_flare_recovery``: flares with log-uniform peak amplitudes
@@ -64,6 +63,8 @@ def injection_recovery(lc, *, n_flares=100, per_round=10, amplitude_sigma=(1.0, 
         Probability threshold of the CNN finder.
     finder : {'cnn', 'sigma'}
         The CNN ensemble, or the sigma-clipping finder (AltaiPony's N1=3, N2=2, N3=3).
+    min_run : int
+        Event rule of the CNN finder, as for `find_flares` (default 2).
     model, device, quality_bitmask
         As for `find_flares`; ``model`` may also be a list of built Keras members
         (weights that are not in the registry, e.g. while training).
@@ -88,6 +89,7 @@ def injection_recovery(lc, *, n_flares=100, per_round=10, amplitude_sigma=(1.0, 
 
         raise InputError(f"finder must be 'cnn' or 'sigma', not {finder!r}")
     threshold = _check_threshold(threshold)
+    min_run = _check_min_run(min_run)
     p = _parse_lightcurve(lc, quality_bitmask=quality_bitmask)
     k = _bin_factor(p["cadence_s"])
     if k == 1:
@@ -102,7 +104,7 @@ def injection_recovery(lc, *, n_flares=100, per_round=10, amplitude_sigma=(1.0, 
         models, _ = _load(model, device)
     rows = []
     with device_scope(device if finder == "cnn" else "cpu"):
-        segs, events = _finder_events(t, f, e, cad, finder, models, threshold)
+        segs, events = _finder_events(t, f, e, cad, finder, models, threshold, min_run)
         n = t.size
         trend = np.full(n, np.nan)
         scatter = np.full(n, np.nan)
@@ -144,7 +146,8 @@ def injection_recovery(lc, *, n_flares=100, per_round=10, amplitude_sigma=(1.0, 
                     template=template), np.linspace(tpk - fwhm, tpk + 30 * fwhm, 20000))
                     * 86400)
                 truth.append((i, tpk, rel, a_sig, fwhm * 1440, ed))
-            segs_i, ev_i = _finder_events(t, fi, e, cad, finder, models, threshold)
+            segs_i, ev_i = _finder_events(t, fi, e, cad, finder, models, threshold,
+                                          min_run)
             found = []
             for seg, start, stop, peak in ev_i:
                 s_o, e_o = _span_orig(seg, start, stop)
@@ -166,7 +169,7 @@ def injection_recovery(lc, *, n_flares=100, per_round=10, amplitude_sigma=(1.0, 
     tab["ed_recovered"].unit = u.s
     tab["ed_ratio"] = (tab["ed_recovered"] / tab["ed_injected"]).value
     tab.meta.update({"finder": finder, "threshold": threshold, "template": template,
-                     "seed": seed, "n_injected": len(tab)})
+                     "min_run": min_run if finder == "cnn" else None, "seed": seed, "n_injected": len(tab)})
     return tab
 
 

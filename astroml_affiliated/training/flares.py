@@ -365,7 +365,7 @@ def build_dataset(data_dir, files, cands, *, seed, n_variants, crop, n_random=12
 # scoring with an ensemble: mining hard negatives, development metrics
 
 
-def _ensemble_events(models, t, f, e, threshold, *, min_len, min_peak):
+def _ensemble_events(models, t, f, e, threshold, *, min_len, min_peak, min_run=1):
     """Events ``(start, stop, peak)`` (indices into ``t``) and the clean ``z`` per cadence."""
     from ..flares._high_level import _score_arrays
 
@@ -377,7 +377,7 @@ def _ensemble_events(models, t, f, e, threshold, *, min_len, min_peak):
         j = np.flatnonzero(seg.mask)
         sig = np.where(seg.mask, seg.z, -np.inf)
         for s0, s1, pk in core.find_events(pm, sig, threshold, min_len=min_len,
-                                           min_peak=min_peak):
+                                           min_peak=min_peak, min_run=min_run):
             a = seg.index[j[np.clip(np.searchsorted(j, s0), 0, j.size - 1)]]
             b = seg.index[j[np.clip(np.searchsorted(j, s1, side="right") - 1, 0,
                                     j.size - 1)]]
@@ -440,14 +440,15 @@ def mine_hard_negatives(data_dir, files, cands, models, *, threshold=0.3, min_pe
     return hard, dict(counts)
 
 
-def dev_metrics(data_dir, files, cands, models, *, threshold=0.5, min_sigma=3.0):
+def dev_metrics(data_dir, files, cands, models, *, threshold=0.5, min_sigma=3.0, min_run=2):
     """Recall of vetted real flares and unmatched events per light curve (as the
     benchmark counts them, with ``find_flares``' defaults)."""
     n_real = found = iso = flarelike = echo = rej = 0
     for rec in files:
         t, f, e, cad = load_lightcurve(data_dir, rec["file"])
         rows = cands.get((rec["tic"], rec["sector"]), [])
-        ev, z = _ensemble_events(models, t, f, e, threshold, min_len=2, min_peak=min_sigma)
+        ev, z = _ensemble_events(models, t, f, e, threshold, min_len=2, min_peak=min_sigma,
+                                 min_run=min_run)
         kinds = _classify(ev, cad, rows, z)
         for r in rows:
             if r["real"] != 1:
@@ -461,7 +462,8 @@ def dev_metrics(data_dir, files, cands, models, *, threshold=0.5, min_sigma=3.0)
         echo += sum(k == "echo" for k, _ in kinds)
         rej += sum(k == "rej" for k, _ in kinds)
     n = max(1, len(files))
-    return {"threshold": threshold, "min_sigma": min_sigma, "n_lightcurves": len(files),
+    return {"threshold": threshold, "min_sigma": min_sigma, "min_run": min_run,
+            "n_lightcurves": len(files),
             "n_real": n_real, "recovered": found, "recall": found / max(1, n_real),
             "isolated_per_lc": iso / n, "isolated_flarelike_per_lc": flarelike / n,
             "echo_per_lc": echo / n, "on_rejected": rej}
