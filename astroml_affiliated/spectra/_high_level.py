@@ -65,23 +65,25 @@ def _as_arrays(spectrum):
     import astropy.units as u
 
     wave = _spectral_axis_angstrom(spectrum)
-    flux_q = u.Quantity(spectrum.flux)
+    flux_q = u.Quantity(spectrum.flux, copy=False)
     flux = np.asarray(flux_q.value, dtype=float)  # never modified in place below
     index = getattr(spectrum, "spectral_axis_index", flux.ndim - 1)
     var = uncertainty_variance(spectrum.uncertainty, flux.shape, "spectrum", "flux")
     mask = getattr(spectrum, "mask", None)
-    mask = np.zeros(flux.shape, bool) if mask is None else np.array(mask, dtype=bool)
-    if mask.shape != flux.shape:
-        mask = np.broadcast_to(mask, flux.shape).copy()
+    if mask is not None:
+        mask = np.array(mask, dtype=bool)
+        if mask.shape != flux.shape:
+            mask = np.broadcast_to(mask, flux.shape).copy()
     if flux.ndim > 1 and index not in (-1, flux.ndim - 1):
-        flux, mask = np.moveaxis(flux, index, -1), np.moveaxis(mask, index, -1)
+        flux = np.moveaxis(flux, index, -1)
+        mask = None if mask is None else np.moveaxis(mask, index, -1)
         var = None if var is None else np.moveaxis(var, index, -1)
     if flux.ndim == 0 or flux.shape[-1] != wave.size:
         raise InputError(f"the flux has shape {flux.shape} but the spectral axis has "
                          f"{wave.size} pixels")
     n_pix = wave.size
     flux = flux.reshape(-1, n_pix)
-    mask = mask.reshape(-1, n_pix)
+    mask = None if mask is None else mask.reshape(-1, n_pix)
     var = None if var is None else var.reshape(-1, n_pix)
     factor = _flux_factor(flux_q.unit, wave)
     if factor is not None and not np.all(factor == 1.0):
@@ -89,19 +91,24 @@ def _as_arrays(spectrum):
         var = None if var is None else var * factor ** 2
     if not np.all(np.diff(wave) > 0):
         order = np.argsort(wave)
-        wave, flux, mask = wave[order], flux[:, order], mask[:, order]
+        wave, flux = wave[order], flux[:, order]
+        mask = None if mask is None else mask[:, order]
         var = None if var is None else var[:, order]
-    good = ~mask & np.isfinite(flux)
+    good = np.isfinite(flux)
+    if mask is not None:
+        good &= ~mask
     if var is not None:
-        good &= np.isfinite(var) & (var > 0)
+        good &= var > 0  # False for NaN
+        good &= var < np.inf
     return wave, flux, var, good
 
 
 def _prepare(spectra, const, min_good_fraction):
-    """Resample, normalise and impute; returns model features and per-spectrum info."""
+    """Resample, normalise and impute; returns the model features, the out-of-domain
+    statistics (without the ensemble's disagreement) and the masked fractions."""
     grid = const["wavelength"]
     edges = core.bin_edges(grid)
-    fluxes, errs, goods = [], [], []
+    fluxes, variances, goods = [], [], []
     for k, spec in enumerate(spectra):
         wave, flux, var, good = _as_arrays(spec)
         if wave.size < 2:
@@ -117,17 +124,17 @@ def _prepare(spectra, const, min_good_fraction):
                              "non-positive variance)")
         f, v, g = core.resample(wave, flux, var, good, grid)
         fluxes.append(f)
-        errs.append(None if v is None else np.sqrt(v))
+        variances.append(v)
         goods.append(g)
     if len(fluxes) == 1:
-        flux, good = fluxes[0], goods[0]
-        err = errs[0] if errs[0] is not None else np.full_like(flux, np.nan)
+        flux, var, good = fluxes[0], variances[0], goods[0]
     else:
         flux = np.concatenate(fluxes)
         good = np.concatenate(goods)
-        err = np.concatenate([e if e is not None else np.full_like(f, np.nan)
-                              for e, f in zip(errs, fluxes)])
-    frac = good.mean(axis=1)
+        var = (None if all(v is None for v in variances) else np.concatenate(
+            [v if v is not None else np.full_like(f, np.nan)
+             for v, f in zip(variances, fluxes)]))
+    frac = np.count_nonzero(good, axis=1) / good.shape[1]
     low = frac < min_good_fraction
     if low.any():
         i = int(np.flatnonzero(low)[0])
@@ -135,17 +142,50 @@ def _prepare(spectra, const, min_good_fraction):
             f"spectrum {i} has good data in only {frac[i]:.0%} of the model's 343 pixels "
             f"(3360-10200 Å); at least {min_good_fraction:.0%} are needed (see "
             "min_good_fraction). Masked or NaN pixels and gaps count as bad.")
-    flux, err_n, _ = core.normalise(flux, err, good)
-    flux, scale = core.impute(flux, good, const)
-    if good.all():
-        err_n = err_n / scale[:, None]
+    n = len(flux)
+    x = np.empty((n, const["whiten"].shape[1] + 1 + (
+        flux.shape[1] if bool(const.get("asinh_flux", False)) else 0)), np.float32)
+    # rows in blocks on several threads (numpy releases the GIL): a large batch's input
+    # handling is as long as the network's on a single core
+    bounds = np.linspace(0, n, _n_threads(n) + 1).astype(int)
+    blocks = list(zip(bounds[:-1], bounds[1:]))
+
+    def block(ab):
+        a, b = ab
+        return _features_block(flux[a:b], None if var is None else var[a:b],
+                               good[a:b], const, x[a:b], a)
+
+    if len(blocks) == 1:
+        parts = [block(blocks[0])]
     else:
-        err_n = np.where(good, err_n / scale[:, None], np.nan)
-    # spectra without uncertainties (all-NaN rows) get the training spectra's typical S/N
-    xs = core.standardise(flux, const)
-    xw = (xs - const["pca_mean"]) @ const["whiten"]
-    x = core.features(flux, err_n, const, xs=xs, xw=xw)
-    return x, xs, xw, 1.0 - frac
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(len(blocks)) as pool:
+            parts = list(pool.map(block, blocks))
+    return x, np.concatenate(parts), 1.0 - frac
+
+
+def _n_threads(n, rows_per_thread=2048):
+    import os
+
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return int(max(1, min(cpus, 4, n // rows_per_thread)))
+
+
+def _features_block(flux, var, good, const, out, first):
+    """Model features (written into ``out``) and out-of-domain statistics (without the
+    ensemble's disagreement) of resampled spectra; ``first``: number of the first."""
+    # log S/N from the resampled flux and variance (the normalisation cancels); spectra
+    # without uncertainties (all-NaN rows) get the training spectra's typical S/N
+    ls = core.log_snr(flux, None, const, var=var)
+    flux, _, _ = core.normalise(flux, None, good, first=first)  # a new array
+    flux, _ = core.impute(flux, good, const)
+    xs = core.standardise(flux, const, out=flux)  # in place: the flux is not needed
+    xw = core.whiten(xs, const)
+    core.features(None, None, const, xs=xs, xw=xw, ls=ls, out=out)
+    return core.ood_parts(xs, None, const, xw=xw)
 
 
 # -- model ----------------------------------------------------------------------------------
@@ -254,10 +294,10 @@ def estimate_parameters(spectrum, *, model=DEFAULT_MODEL, device=None,
     if not 0 < float(min_good_fraction) <= 1:
         raise InputError(f"min_good_fraction must be in (0, 1], not {min_good_fraction!r}")
     ens, const, info = _load(model, device)
-    x, xs, xw, masked = _prepare(spectra, const, float(min_good_fraction))
+    x, parts, masked = _prepare(spectra, const, float(min_good_fraction))
     out, label = _predict(ens, x, device, int(batch_size))
     mean, sigma, spread = core.combine_ensemble(out, const)
-    parts = core.ood_parts(xs, spread, const, xw=xw)
+    parts[:, core.OOD_DISAGREEMENT] = core.ood_disagreement(spread)
     score = core.ood_score(parts, const)
     table = QTable()
     units = {"teff": u.K, "logg": u.dex, "fe_h": u.dex, "alpha_m": u.dex}

@@ -11,7 +11,7 @@ import numpy as np
 from ..errors import InputError
 
 __all__ = ["xp_grid", "bin_edges", "resample_matrix", "resample", "normalise",
-           "features", "impute", "ood_score", "ood_parts", "pca_scores", "combine_ensemble", "LABELS"]
+           "features", "impute", "whiten", "log_snr", "ood_score", "ood_parts", "pca_scores", "combine_ensemble", "LABELS"]
 
 #: Label names, in the order of the model's outputs.
 LABELS = ("teff", "logg", "fe_h", "alpha_m")
@@ -103,17 +103,32 @@ def resample(in_wave, flux, var, good, out_wave, min_fraction=0.5):
 
 
 def row_median(a):
-    """Median of each row of a 2-D array without NaN (as `numpy.median` along axis 1,
-    but by a vectorised sort of a copy, several times faster for spectra)."""
+    """Median of each row of a 2-D array without NaN (as `numpy.median` along axis 1).
+
+    The rows are sorted as float32 (vectorised sorting networks make that about ten
+    times faster than a float64 sort); for an odd number of columns the result is the
+    float64 median rounded to float32, for an even number the mean of the two rounded
+    middle values. Rows beyond float32's range are sorted in float64."""
+    a = np.asarray(a)
+    n = a.shape[1]
+    lo, hi = n // 2 - (1 - n % 2), n // 2
+    is32 = a.dtype == np.float32
+    big = 0.0 if is32 or not a.size else max(a.max(), -a.min())
+    if is32 or 1e-30 < big < 1e30:
+        s = a.astype(np.float32)  # a sorted copy
+        s.sort(axis=1)
+        med = 0.5 * (s[:, lo].astype(float) + s[:, hi])
+        # a median in float32's subnormal range has lost precision: sort in float64
+        tiny = np.abs(med) < 1e-36
+        if not tiny.any():
+            return med
     s = np.sort(a, axis=1)
-    n = s.shape[1]
-    if n % 2:
-        return s[:, n // 2].copy()
-    return 0.5 * (s[:, n // 2 - 1] + s[:, n // 2])
+    return 0.5 * (s[:, lo] + s[:, hi])
 
 
-def normalise(flux, err, good):
-    """Divide each spectrum (and its errors) by its median over good pixels."""
+def normalise(flux, err, good, first=0):
+    """Divide each spectrum (and its errors) by its median over good pixels (``first``:
+    the number of the first spectrum, for error messages)."""
     if good.all():
         med = row_median(flux)
     else:
@@ -122,7 +137,7 @@ def normalise(flux, err, good):
     bad = ~np.isfinite(med) | (med <= 0)
     if bad.any():
         raise InputError(
-            f"spectrum {int(np.flatnonzero(bad)[0])}: the median flux over good pixels is "
+            f"spectrum {first + int(np.flatnonzero(bad)[0])}: the median flux over good pixels is "
             f"{med[bad][0]!r}; a positive flux density is expected")
     return flux / med[:, None], (None if err is None else err / med[:, None]), med
 
@@ -161,66 +176,116 @@ def impute(flux, good, const, n_iter=3):
     return flux, scale_total
 
 
-def standardise(flux, const):
-    """Per-pixel robust standardisation of median-normalised flux."""
-    return (flux - const["flux_median"]) / const["flux_scale"]
+def standardise(flux, const, out=None):
+    """Per-pixel robust standardisation of median-normalised flux (into ``out``, which
+    may be ``flux`` itself, if given)."""
+    out = np.subtract(flux, const["flux_median"], out=out)
+    out /= const["flux_scale"]
+    return out
 
 
-def log_snr(flux, err, const):
-    """log10 of the median per-pixel S/N; the training median where errors are unknown."""
-    if err is None:
+def log_snr(flux, err, const, var=None):
+    """log10 of the median per-pixel S/N; the training median where errors are unknown
+    (rows without errors: all NaN). ``flux`` and ``err`` may be normalised or not; the
+    variance ``var`` may be given instead of ``err`` (the median of the squared S/N is
+    taken then: the same for an odd number of pixels, such as the model's grid)."""
+    if err is None and var is None:
         return np.full(len(flux), float(const["log_snr_default"]))
-    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"), \
+            warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # rows without errors: all NaN
-        ratio = (np.abs(flux) / err).astype(np.float32)  # float32: a faster sort
-        snr = (row_median(ratio).astype(float) if np.isfinite(ratio).all()
-               else np.nanmedian(ratio, axis=1))
+        # S/N (or its square) as float32, whose median is taken (as in training)
+        ratio = np.empty(flux.shape, np.float32)
+        if var is None:
+            np.divide(np.abs(flux), err, out=ratio, casting="same_kind")
+        else:
+            np.divide(flux * flux, var, out=ratio, casting="same_kind")
+        snr = (row_median(ratio) if np.isfinite(ratio).all()
+               else np.nanmedian(ratio, axis=1).astype(float))
+        if var is not None:
+            snr = np.sqrt(snr)
     out = np.log10(np.clip(snr, 1e-3, 1e6))
     return np.where(np.isfinite(out), out, float(const["log_snr_default"]))
 
 
-def features(flux, err, const, xs=None, xw=None):
+def whiten(xs, const):
+    """Standardised spectra rotated onto their principal components and scaled to unit
+    variance (the model input before clipping), float64."""
+    return xs @ const["whiten"] - const["pca_mean"] @ const["whiten"]
+
+
+def features(flux, err, const, xs=None, xw=None, ls=None, out=None):
     """Model input, float32: for models whose constants set ``asinh_flux`` (version
     1.1.0 on), asinh of the standardised flux (343 values: the robust per-pixel
     standardisation reaches +-400 in the red pixels of cool stars, which asinh
     compresses); then the standardised flux rotated onto its principal components and
     whitened (clipped to the training range); then the standardised log10 S/N.
-    ``xs`` (the standardised flux) and ``xw`` (its whitened components, unclipped) may
-    be passed if already computed."""
+    ``xs`` (the standardised flux), ``xw`` (its whitened components, unclipped) and
+    ``ls`` (the log10 S/N) may be passed if already computed; ``out`` is an optional
+    float32 array to write into."""
     if xs is None:
         xs = standardise(flux, const)
     if xw is None:
-        xw = (xs - const["pca_mean"]) @ const["whiten"]
+        xw = whiten(xs, const)
+    if ls is None:
+        ls = log_snr(flux, err, const)
+    n_flux = xs.shape[1] if bool(const.get("asinh_flux", False)) else 0
+    n_w = xw.shape[1]
+    x = np.empty((len(xs), n_flux + n_w + 1), dtype=np.float32) if out is None else out
+    if n_flux:
+        np.arcsinh(xs.astype(np.float32), out=x[:, :n_flux])  # float32: faster
     if "feature_clip" in const:
-        xw = np.clip(xw, -const["feature_clip"], const["feature_clip"])
-    ls = (log_snr(flux, err, const) - const["log_snr_mean"]) / const["log_snr_std"]
-    parts = [xw, ls[:, None]]
-    if bool(const.get("asinh_flux", False)):
-        parts.insert(0, np.arcsinh(xs.astype(np.float32)))  # float32 input: faster
-    return np.concatenate(parts, axis=1).astype(np.float32)
+        # = np.clip(xw, -clip, clip) rounded to float32 (rounding is monotonic), faster
+        np.maximum(xw, -const["feature_clip"], out=x[:, n_flux:-1], casting="same_kind")
+        np.minimum(x[:, n_flux:-1], const["feature_clip"].astype(np.float32),
+                   out=x[:, n_flux:-1])
+    else:
+        x[:, n_flux:-1] = xw
+    x[:, -1] = (ls - const["log_snr_mean"]) / const["log_snr_std"]
+    return x
 
 
 def ood_parts(xs, spread, const, xw=None):
     """Raw out-of-domain statistics of standardised spectra ``xs``: the RMS distance
     over the 16 leading principal components (in units of their scatter), the RMS
     residual of that 16-component reconstruction, the largest absolute whitened
-    model-input component (before clipping), the ensemble's disagreement and (if the
-    model has one) the probability from a hot-star classifier."""
-    scores = (xs - const["pca_mean"]) @ const["pca_components"].T
-    maha = np.sqrt(np.mean(scores ** 2 / const["pca_var"], axis=1))
-    recon = const["pca_mean"] + scores @ const["pca_components"]
-    resid = np.sqrt(np.mean((xs - recon) ** 2, axis=1))
+    model-input component (before clipping), the ensemble's disagreement (0 if
+    ``spread`` is None; see `ood_disagreement`) and (if the model has one) the
+    probability from a hot-star classifier."""
+    comps, var = const["pca_components"], const["pca_var"]
+    k = len(var)
     if xw is None:
-        xw = (xs - const["pca_mean"]) @ const["whiten"]
+        xw = whiten(xs, const)
+    if np.allclose(const["whiten"][:, :k] * np.sqrt(var), comps.T, rtol=0, atol=1e-6):
+        # the leading whitened components are the PCA scores over their scatter
+        z = xw[:, :k]
+        scores = z * np.sqrt(var)
+    else:
+        scores = (xs - const["pca_mean"]) @ comps.T
+        z = scores / np.sqrt(var)
+    maha = np.sqrt(np.einsum("ij,ij->i", z, z) / k)
+    d = xs - const["pca_mean"]
+    d -= scores @ comps
+    resid = np.sqrt(np.einsum("ij,ij->i", d, d) / d.shape[1])
     white = np.abs(xw).max(axis=1)
-    dis = np.sqrt(np.mean(spread ** 2, axis=1))
+    dis = np.zeros(len(xs)) if spread is None else ood_disagreement(spread)
     parts = [maha, resid, white, dis]
     if "hot_coef" in const:
         # probability of being hotter than the domain (Teff >= 7000 K), from a logistic
         # regression on the whitened components fitted to the training split's hot stars
-        xc = np.clip(xw, -const["feature_clip"], const["feature_clip"])
+        xc = np.minimum(np.maximum(xw, -const["feature_clip"]), const["feature_clip"])
         parts.append(1.0 / (1.0 + np.exp(-(xc @ const["hot_coef"] + const["hot_intercept"]))))
     return np.stack(parts, axis=1)
+
+
+#: Column of `ood_parts` holding the ensemble's disagreement.
+OOD_DISAGREEMENT = 3
+
+
+def ood_disagreement(spread):
+    """The members' disagreement: RMS over labels of the standard deviation of their
+    means (standardised units); 0 for one network."""
+    return np.sqrt(np.mean(spread ** 2, axis=1))
 
 
 def ood_score(parts, const):

