@@ -128,6 +128,54 @@ def test_resample_mask_gives_bad_output_pixels():
     assert not g[0, 100:110].any() and g[0, :100].all()
 
 
+def test_row_median_float32_sort():
+    rng = np.random.default_rng(2)
+    for n in (343, 342):
+        a = rng.lognormal(size=(50, n)) * 1e-16
+        np.testing.assert_allclose(core.row_median(a), np.median(a, axis=1), rtol=1e-7)
+    tiny = rng.lognormal(size=(3, 343)) * 1e-40  # beyond float32: sorted in float64
+    np.testing.assert_array_equal(core.row_median(tiny), np.median(tiny, axis=1))
+
+
+def test_log_snr_from_variance_or_errors():
+    rng = np.random.default_rng(3)
+    flux = rng.uniform(0.5, 2, (20, 343))
+    err = rng.uniform(0.01, 0.1, (20, 343))
+    const = {"log_snr_default": 1.5}
+    ref = np.log10(np.median(flux / err, axis=1))
+    np.testing.assert_allclose(core.log_snr(flux, err, const), ref, atol=1e-6)
+    np.testing.assert_allclose(core.log_snr(flux, None, const, var=err ** 2), ref, atol=1e-6)
+    var = err ** 2
+    var[3] = np.nan  # no errors for one spectrum: the default
+    assert core.log_snr(flux, None, const, var=var)[3] == 1.5
+    assert np.all(core.log_snr(flux, None, const) == 1.5)
+
+
+def test_ood_parts_equal_the_explicit_projection():
+    """The PCA distance and reconstruction residual (computed without forming the
+    centred spectra) equal the explicit projection and reconstruction."""
+    rng = np.random.default_rng(4)
+    xs_train = rng.normal(size=(300, 40)) @ rng.normal(size=(40, 40))
+    mean = xs_train.mean(axis=0)
+    _, sv, vt = np.linalg.svd(xs_train - mean, full_matrices=False)
+    scale = sv / np.sqrt(len(xs_train) - 1)
+    const = {"pca_mean": mean, "pca_components": vt[:6], "pca_var": scale[:6] ** 2,
+             "whiten": (vt[:10] / scale[:10, None]).T}
+    xs = rng.normal(size=(7, 40)) * 3
+    parts = core.ood_parts(xs, None, const)
+    scores = (xs - mean) @ vt[:6].T
+    maha = np.sqrt(np.mean(scores ** 2 / const["pca_var"], axis=1))
+    resid = np.sqrt(np.mean((xs - mean - scores @ vt[:6]) ** 2, axis=1))
+    np.testing.assert_allclose(parts[:, 0], maha, rtol=1e-10)
+    np.testing.assert_allclose(parts[:, 1], resid, rtol=1e-8)
+    np.testing.assert_array_equal(parts[:, core.OOD_DISAGREEMENT], 0.0)
+    # large standardised values (up to +-400 in cool stars' red pixels): still exact
+    big = xs * 100 + mean
+    scores = (big - mean) @ vt[:6].T
+    resid = np.sqrt(np.mean((big - mean - scores @ vt[:6]) ** 2, axis=1))
+    np.testing.assert_allclose(core.ood_parts(big, None, const)[:, 1], resid, rtol=1e-6)
+
+
 # -- the model -----------------------------------------------------------------------------
 
 @needs_weights
@@ -260,6 +308,32 @@ def test_batch_equals_one_by_one_and_lists():
     both = estimate_parameters([s, make_spectrum(1)], model=MODEL)
     assert len(both) == 5
     np.testing.assert_allclose(values(both)[:4], values(t), rtol=1e-4, atol=1e-6)
+
+
+@needs_weights
+def test_threaded_blocks_equal_one_block(monkeypatch):
+    from astroml_affiliated.spectra import _high_level, estimate_parameters
+
+    s = make_spectrum(4200, seed=5)
+    assert _high_level._n_threads(4200) >= 1
+    monkeypatch.setattr(_high_level, "_n_threads", lambda n: 3)
+    three = values(estimate_parameters(s, model=MODEL, device="cpu"))
+    monkeypatch.setattr(_high_level, "_n_threads", lambda n: 1)
+    one = values(estimate_parameters(s, model=MODEL, device="cpu"))
+    np.testing.assert_allclose(three, one, rtol=1e-5, atol=1e-7)
+
+
+def test_teacher_targets_are_the_uncalibrated_mixture():
+    from astroml_affiliated.training.spectra import teacher_targets
+
+    rng = np.random.default_rng(6)
+    out = rng.normal(size=(5, 4, 8)).astype(np.float32)
+    const = {"calibration": np.ones(4), "label_mean": np.zeros(4),
+             "label_std": np.ones(4)}
+    mu, logvar = teacher_targets(out)
+    mean, sigma, spread = core.combine_ensemble(out, const)
+    np.testing.assert_allclose(mu[:, 1:], mean[:, 1:], rtol=1e-6)
+    np.testing.assert_allclose(np.exp(0.5 * logvar[:, 1:]), sigma[:, 1:], rtol=1e-6)
 
 
 @needs_weights

@@ -183,9 +183,9 @@ def _features_block(flux, var, good, const, out, first):
     flux, _, _ = core.normalise(flux, None, good, first=first)  # a new array
     flux, _ = core.impute(flux, good, const)
     xs = core.standardise(flux, const, out=flux)  # in place: the flux is not needed
-    xw = core.whiten(xs, const)
-    core.features(None, None, const, xs=xs, xw=xw, ls=ls, out=out)
-    return core.ood_parts(xs, None, const, xw=xw)
+    projection = core.project(xs, const)
+    core.features(None, None, const, xs=xs, xw=projection[0], ls=ls, out=out)
+    return core.ood_parts(xs, None, const, projection=projection)
 
 
 # -- model ----------------------------------------------------------------------------------
@@ -201,7 +201,10 @@ def _load(model, device):
             entry = get_entry(model)
             npz = [p for p in info["paths"] if p.name == entry["input"]["constants"]][0]
             with np.load(npz) as data:
-                const = {k: data[k] for k in data.files}
+                # float64 copies of float32 constants (the same values): arithmetic
+                # with float64 spectra then needs no casting on every call
+                const = {k: data[k].astype(float) if data[k].dtype == np.float32
+                         else data[k] for k in data.files}
             from ..device import device_scope, import_tensorflow
             tf = import_tensorflow()
             with device_scope(device):

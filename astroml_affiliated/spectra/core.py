@@ -11,7 +11,7 @@ import numpy as np
 from ..errors import InputError
 
 __all__ = ["xp_grid", "bin_edges", "resample_matrix", "resample", "normalise",
-           "features", "impute", "whiten", "log_snr", "ood_score", "ood_parts", "pca_scores", "combine_ensemble", "LABELS"]
+           "features", "impute", "whiten", "project", "log_snr", "ood_score", "ood_parts", "pca_scores", "combine_ensemble", "LABELS"]
 
 #: Label names, in the order of the model's outputs.
 LABELS = ("teff", "logg", "fe_h", "alpha_m")
@@ -102,28 +102,30 @@ def resample(in_wave, flux, var, good, out_wave, min_fraction=0.5):
     return flux_out, var_out, good_out
 
 
-def row_median(a):
+def row_median(a, overwrite=False):
     """Median of each row of a 2-D array without NaN (as `numpy.median` along axis 1).
 
     The rows are sorted as float32 (vectorised sorting networks make that about ten
-    times faster than a float64 sort); for an odd number of columns the result is the
+    times faster than a float64 sort): for an odd number of columns the result is the
     float64 median rounded to float32, for an even number the mean of the two rounded
-    middle values. Rows beyond float32's range are sorted in float64."""
+    middle values. Rows whose median lies outside float32's normal range are sorted in
+    float64. ``overwrite``: a float32 ``a`` may be sorted in place."""
     a = np.asarray(a)
     n = a.shape[1]
     lo, hi = n // 2 - (1 - n % 2), n // 2
-    is32 = a.dtype == np.float32
-    big = 0.0 if is32 or not a.size else max(a.max(), -a.min())
-    if is32 or 1e-30 < big < 1e30:
+    if overwrite and a.dtype == np.float32:
+        s = a
+    else:
         s = a.astype(np.float32)  # a sorted copy
-        s.sort(axis=1)
-        med = 0.5 * (s[:, lo].astype(float) + s[:, hi])
-        # a median in float32's subnormal range has lost precision: sort in float64
-        tiny = np.abs(med) < 1e-36
-        if not tiny.any():
-            return med
-    s = np.sort(a, axis=1)
-    return 0.5 * (s[:, lo] + s[:, hi])
+    s.sort(axis=1)
+    med = 0.5 * (s[:, lo].astype(float) + s[:, hi])
+    # values beyond float32's range keep their order (0 or inf); only a median there
+    # has lost precision
+    odd = ~((np.abs(med) > 1e-37) & (np.abs(med) < 1e37)) & (med != 0)
+    if a.dtype != np.float32 and odd.any():
+        srt = np.sort(a[odd], axis=1)
+        med[odd] = 0.5 * (srt[:, lo] + srt[:, hi])
+    return med
 
 
 def normalise(flux, err, good, first=0):
@@ -195,12 +197,14 @@ def log_snr(flux, err, const, var=None):
             warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # rows without errors: all NaN
         # S/N (or its square) as float32, whose median is taken (as in training)
-        ratio = np.empty(flux.shape, np.float32)
         if var is None:
-            np.divide(np.abs(flux), err, out=ratio, casting="same_kind")
+            ratio = np.abs(flux)
+            ratio /= err
         else:
-            np.divide(flux * flux, var, out=ratio, casting="same_kind")
-        snr = (row_median(ratio) if np.isfinite(ratio).all()
+            ratio = flux * flux
+            ratio /= var
+        ratio = ratio.astype(np.float32)
+        snr = (row_median(ratio, overwrite=True) if np.isfinite(ratio).all()
                else np.nanmedian(ratio, axis=1).astype(float))
         if var is not None:
             snr = np.sqrt(snr)
@@ -211,7 +215,20 @@ def log_snr(flux, err, const, var=None):
 def whiten(xs, const):
     """Standardised spectra rotated onto their principal components and scaled to unit
     variance (the model input before clipping), float64."""
-    return xs @ const["whiten"] - const["pca_mean"] @ const["whiten"]
+    return project(xs, const)[0]
+
+
+def project(xs, const):
+    """One matrix product for what the model input and the out-of-domain score need
+    from standardised spectra ``xs``: the whitened components (see `whiten`), the
+    scores on the leading principal components ``(xs - mean) @ components.T`` and the
+    products ``xs @ mean``."""
+    pmean, comps, white = const["pca_mean"], const["pca_components"], const["whiten"]
+    proj = xs @ np.concatenate([white, comps.T, pmean[:, None]], axis=1)
+    nw, nc = white.shape[1], comps.shape[0]
+    xw = proj[:, :nw] - pmean @ white
+    scores = proj[:, nw:nw + nc] - pmean @ comps.T
+    return xw, scores, proj[:, -1]
 
 
 def features(flux, err, const, xs=None, xw=None, ls=None, out=None):
@@ -245,28 +262,27 @@ def features(flux, err, const, xs=None, xw=None, ls=None, out=None):
     return x
 
 
-def ood_parts(xs, spread, const, xw=None):
+def ood_parts(xs, spread, const, xw=None, projection=None):
     """Raw out-of-domain statistics of standardised spectra ``xs``: the RMS distance
     over the 16 leading principal components (in units of their scatter), the RMS
     residual of that 16-component reconstruction, the largest absolute whitened
     model-input component (before clipping), the ensemble's disagreement (0 if
     ``spread`` is None; see `ood_disagreement`) and (if the model has one) the
-    probability from a hot-star classifier."""
-    comps, var = const["pca_components"], const["pca_var"]
-    k = len(var)
-    if xw is None:
-        xw = whiten(xs, const)
-    if np.allclose(const["whiten"][:, :k] * np.sqrt(var), comps.T, rtol=0, atol=1e-6):
-        # the leading whitened components are the PCA scores over their scatter
-        z = xw[:, :k]
-        scores = z * np.sqrt(var)
-    else:
-        scores = (xs - const["pca_mean"]) @ comps.T
-        z = scores / np.sqrt(var)
-    maha = np.sqrt(np.einsum("ij,ij->i", z, z) / k)
-    d = xs - const["pca_mean"]
-    d -= scores @ comps
-    resid = np.sqrt(np.einsum("ij,ij->i", d, d) / d.shape[1])
+    probability from a hot-star classifier. ``projection``: `project` of ``xs``, if
+    already computed (then ``xw`` is not needed)."""
+    comps, pmean = const["pca_components"], const["pca_mean"]
+    # scores and |xs - mean|^2 without forming xs - mean (an array as large as xs)
+    xw, scores, xs_mean = projection if projection is not None else project(xs, const)
+    maha = np.sqrt(np.mean(scores ** 2 / const["pca_var"], axis=1))
+    d2 = np.einsum("ij,ij->i", xs, xs) - 2.0 * xs_mean + pmean @ pmean
+    # the reconstruction residual |d - scores @ comps|^2 = |d|^2 - 2 |scores|^2 +
+    # scores G scores, G = comps @ comps.T (the stored components are orthonormal only
+    # to float32 precision); float64: the cancellation is harmless. einsum: no
+    # BLAS threads for these small products
+    gram = np.einsum("ik,jk->ij", comps, comps, dtype=float)
+    r2 = d2 - 2.0 * np.einsum("ij,ij->i", scores, scores) + np.einsum(
+        "ij,jk,ik->i", scores, gram, scores, optimize=False)
+    resid = np.sqrt(np.clip(r2, 0, None) / xs.shape[1])
     white = np.abs(xw).max(axis=1)
     dis = np.zeros(len(xs)) if spread is None else ood_disagreement(spread)
     parts = [maha, resid, white, dis]
@@ -274,7 +290,8 @@ def ood_parts(xs, spread, const, xw=None):
         # probability of being hotter than the domain (Teff >= 7000 K), from a logistic
         # regression on the whitened components fitted to the training split's hot stars
         xc = np.minimum(np.maximum(xw, -const["feature_clip"]), const["feature_clip"])
-        parts.append(1.0 / (1.0 + np.exp(-(xc @ const["hot_coef"] + const["hot_intercept"]))))
+        logit = np.einsum("ij,j->i", xc, const["hot_coef"]) + const["hot_intercept"]
+        parts.append(1.0 / (1.0 + np.exp(-logit)))
     return np.stack(parts, axis=1)
 
 
