@@ -164,7 +164,7 @@ def _prepare(spectra, const, min_good_fraction):
     return x, np.concatenate(parts), 1.0 - frac
 
 
-def _n_threads(n, rows_per_thread=2048):
+def _n_threads(n, rows_per_thread=1024):
     import os
 
     try:
