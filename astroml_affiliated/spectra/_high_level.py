@@ -165,6 +165,8 @@ def _prepare(spectra, const, min_good_fraction):
 
 
 def _n_threads(n, rows_per_thread=1024):
+    """Threads for the input handling of ``n`` rows: one per ``rows_per_thread`` rows,
+    at most one per usable CPU and at most four."""
     import os
 
     try:

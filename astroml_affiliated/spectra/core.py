@@ -11,7 +11,8 @@ import numpy as np
 from ..errors import InputError
 
 __all__ = ["xp_grid", "bin_edges", "resample_matrix", "resample", "normalise",
-           "features", "impute", "whiten", "project", "log_snr", "ood_score", "ood_parts", "pca_scores", "combine_ensemble", "LABELS"]
+           "features", "impute", "whiten", "project", "log_snr", "ood_score", "ood_parts",
+           "ood_disagreement", "pca_scores", "combine_ensemble", "LABELS"]
 
 #: Label names, in the order of the model's outputs.
 LABELS = ("teff", "logg", "fe_h", "alpha_m")
@@ -139,8 +140,8 @@ def normalise(flux, err, good, first=0):
     bad = ~np.isfinite(med) | (med <= 0)
     if bad.any():
         raise InputError(
-            f"spectrum {first + int(np.flatnonzero(bad)[0])}: the median flux over good pixels is "
-            f"{med[bad][0]!r}; a positive flux density is expected")
+            f"spectrum {first + int(np.flatnonzero(bad)[0])}: the median flux over good "
+            f"pixels is {med[bad][0]!r}; a positive flux density is expected")
     return flux / med[:, None], (None if err is None else err / med[:, None]), med
 
 
@@ -262,14 +263,14 @@ def features(flux, err, const, xs=None, xw=None, ls=None, out=None):
     return x
 
 
-def ood_parts(xs, spread, const, xw=None, projection=None):
+def ood_parts(xs, spread, const, projection=None):
     """Raw out-of-domain statistics of standardised spectra ``xs``: the RMS distance
     over the 16 leading principal components (in units of their scatter), the RMS
     residual of that 16-component reconstruction, the largest absolute whitened
     model-input component (before clipping), the ensemble's disagreement (0 if
     ``spread`` is None; see `ood_disagreement`) and (if the model has one) the
     probability from a hot-star classifier. ``projection``: `project` of ``xs``, if
-    already computed (then ``xw`` is not needed)."""
+    already computed."""
     comps, pmean = const["pca_components"], const["pca_mean"]
     # scores and |xs - mean|^2 without forming xs - mean (an array as large as xs)
     xw, scores, xs_mean = projection if projection is not None else project(xs, const)

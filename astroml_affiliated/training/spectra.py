@@ -553,7 +553,6 @@ def distil(args, data, const, teacher, lib, va, flux, err, arch, common, model_i
            command, out, t0):
     """Train, calibrate, save and register the distilled network (`STUDENT_VERSION`)."""
     ts = time.time()
-    n = len(core.LABELS)
     tmu, tlv = teacher_targets(predict_members(teacher, core.features(
         data["ftrain"], data["etrain"], const)))
     data = dict(data, ytrain=np.concatenate([data["ytrain"], tmu, tlv], axis=1))
