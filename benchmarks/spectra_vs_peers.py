@@ -155,56 +155,196 @@ def hgb_peer(lib, tr, va, te_idx, photometry):
     return mu, None, speed, info
 
 
-def cannon_peer(lib, tr, va, te_idx, n_fit=2000):
-    """A quadratic Cannon (Ness et al. 2015) on the log of the median-normalised flux:
-    per-pixel quadratic model in the four labels with intrinsic scatter, labels of a
-    new star by non-linear least squares (started from the best of 200 training
-    stars' labels). No colours, no latent extinction (simplification)."""
-    from scipy.optimize import least_squares
+# colour 'pixels' of the Cannon: (bluer magnitude, redder magnitude, nominal error in mag)
+CANNON_COLOURS = (("gaiaedr3_phot_bp_mean_mag", "gaiaedr3_phot_rp_mean_mag", 0.01),
+                  ("gaiaedr3_phot_g_mean_mag", "j", 0.03),
+                  ("j", "h", 0.035), ("h", "k", 0.035))
 
+
+def _cannon_data(lib, idx, continuum, colours=CANNON_COLOURS, min_snr=3.0):
+    """The Cannon's data vector of rows ``idx`` and its errors (inf: not used).
+
+    Log flux of the pixels with flux > ``min_snr`` x its error, pseudo-continuum
+    normalised: ``continuum`` "polyN" subtracts a per-star degree-N polynomial in
+    wavelength fitted to the log flux of the used pixels, "smoothS" a Gaussian running
+    mean (sigma S pixels), "none" keeps the log of the median-normalised flux. Then
+    the colours, with an inf error where a magnitude is missing.
+    """
+    f = lib["flux"][idx].astype(np.float64)
+    e = lib["flux_error"][idx].astype(np.float64)
+    ok = f > min_snr * e
+    x = np.log(np.where(ok, f, 1.0))
+    s = np.where(ok, e / np.where(ok, f, 1.0), np.inf)
+    if continuum.startswith("poly"):
+        w = core.xp_grid()
+        V = np.vander(2 * (w - w.min()) / (w.max() - w.min()) - 1, int(continuum[4:]) + 1)
+        m = ok.astype(np.float64)
+        A = np.einsum("np,pk,pl->nkl", m, V, V)
+        c = np.linalg.solve(A, ((m * x) @ V)[..., None])[..., 0]
+        x = x - c @ V.T
+    elif continuum.startswith("smooth"):
+        from scipy.ndimage import gaussian_filter1d
+        m = ok.astype(np.float64)
+        sm = [gaussian_filter1d(v, float(continuum[6:]), axis=1, mode="nearest")
+              for v in (m * x, m)]
+        x = x - sm[0] / np.maximum(sm[1], 1e-6)
+    x[~ok] = 0.0
+    cols, errs = [], []
+    for a, b, err in colours:
+        c = lib[a][idx] - lib[b][idx]
+        good = np.isfinite(c)
+        cols.append(np.where(good, c, 0.0))
+        errs.append(np.where(good, err, np.inf))
+    if cols:
+        x = np.concatenate([x, np.stack(cols, axis=1)], axis=1)
+        s = np.concatenate([s, np.stack(errs, axis=1)], axis=1)
+    return x, s
+
+
+def _cannon_design(L):
+    """Quadratic design matrix: 1, the labels, their products (i <= j)."""
+    n = L.shape[1]
+    cols = [np.ones(len(L))] + [L[:, i] for i in range(n)]
+    cols += [L[:, i] * L[:, j] for i in range(n) for j in range(i, n)]
+    return np.stack(cols, axis=1)
+
+
+def _cannon_train(L, X, S, n_iter=4, clip=5.0):
+    """Per-pixel weighted least squares of ``X`` on the quadratic design of ``L``,
+    with the per-pixel intrinsic scatter s2 re-estimated (chi2 per used star = 1) and
+    > ``clip``-sigma residuals dropped between iterations. Returns theta (P, K), s2."""
+    D = _cannon_design(L)
+    N, K = D.shape
+    DD = (D[:, :, None] * D[:, None, :]).reshape(N, K * K)
+    used = np.isfinite(S)
+    S2 = np.where(used, S, 0.0) ** 2
+    s2 = np.zeros(X.shape[1])
+    for it in range(n_iter):
+        w = np.where(used, 1.0 / (S2 + s2 + 1e-300), 0.0)
+        A = (w.T @ DD).reshape(-1, K, K) + 1e-9 * np.eye(K)
+        theta = np.linalg.solve(A, ((w * X).T @ D)[..., None])[..., 0]
+        res2 = np.where(used, (X - D @ theta.T) ** 2, 0.0)
+        n_used = used.sum(axis=0)
+        lo, hi = np.zeros_like(s2), np.maximum(res2.sum(0) / np.maximum(n_used, 1), 1e-12)
+        for _ in range(40):  # bisection: sum res2 / (S2 + s2) = n_used
+            mid = 0.5 * (lo + hi)
+            big = (res2 / (S2 + mid[None] + 1e-300) * used).sum(0) > n_used
+            lo, hi = np.where(big, mid, lo), np.where(big, hi, mid)
+        s2 = hi
+        if clip and it < n_iter - 1:
+            used &= res2 < clip ** 2 * (S2 + s2)
+    return theta, s2
+
+
+def _cannon_solve(theta, X, W, x0, free=None, n_iter=25, bound=6.0, chunk=2000):
+    """Levenberg-Marquardt for many stars at once: the labels x (standardised) that
+    minimise sum W (model(x) - X)^2; ``free`` masks the labels that are fitted."""
+    P = theta.shape[0]
+    n = x0.shape[1]
+    B = theta[:, 1:n + 1]
+    Q = np.zeros((P, n, n))
+    k = n + 1
+    for i in range(n):
+        for j in range(i, n):
+            Q[:, i, j] = Q[:, j, i] = theta[:, k] / (1 if i == j else 2)
+            k += 1
+    fm = np.ones(n, bool) if free is None else np.asarray(free)
+    Qt = [np.ascontiguousarray(Q[:, i].T) for i in range(n)]
+    out, chi_out = np.empty_like(x0), np.empty(len(x0))
+    for a in range(0, len(x0), chunk):
+        x, Xc, Wc = x0[a:a + chunk].copy(), X[a:a + chunk], W[a:a + chunk]
+        r = _cannon_design(x) @ theta.T - Xc
+        chi = (Wc * r * r).sum(1)
+        lam = np.full(len(x), 1e-2)
+        for _ in range(n_iter):
+            J = [B[:, i] + 2 * x @ Qt[i] if fm[i] else None for i in range(n)]
+            JW = [None if j is None else j * Wc for j in J]
+            H = np.zeros((len(x), n, n))
+            g = np.zeros((len(x), n))
+            for i in np.flatnonzero(fm):
+                g[:, i] = (JW[i] * r).sum(1)
+                for j in np.flatnonzero(fm):
+                    if j >= i:
+                        H[:, i, j] = H[:, j, i] = (JW[i] * J[j]).sum(1)
+            d = np.einsum("mii->mi", H)
+            Hd = H + (lam[:, None] * d + (~fm) + 1e-9)[:, :, None] * np.eye(n)
+            xn = np.clip(x - np.linalg.solve(Hd, g[..., None])[..., 0], -bound, bound)
+            rn = _cannon_design(xn) @ theta.T - Xc
+            chin = (Wc * rn * rn).sum(1)
+            better = chin < chi
+            x[better], r[better], chi[better] = xn[better], rn[better], chin[better]
+            lam = np.where(better, lam * 0.3, lam * 10.0)
+        out[a:a + chunk], chi_out[a:a + chunk] = x, chi
+    return out, chi_out
+
+
+def _cannon_weights(S, s2, n_colours, colour_weight):
+    """Per-pixel inverse variance 1 / (err^2 + scatter^2), 0 where a pixel is unused;
+    the colours' times ``colour_weight``."""
+    used = np.isfinite(S)
+    W = np.where(used, 1.0 / (np.where(used, S, 0.0) ** 2 + s2), 0.0)
+    if n_colours:
+        W[:, -n_colours:] *= colour_weight
+    return W
+
+
+def cannon_peer(lib, tr, va, te_idx, continuum="poly6", snr_min=0.0, n_ext_iter=12,
+                n_starts=3, colours=CANNON_COLOURS, colour_weight=1.0):
+    """A quadratic Cannon (Ness et al. 2015) with colours and a latent extinction.
+
+    Data vector: the log flux divided by a pseudo-continuum, a per-star polynomial in
+    wavelength (``_cannon_data``), and the colours BP-RP, G-J, J-H, H-K as extra
+    pixels. Model: per pixel a quadratic in five standardised labels (log10 Teff,
+    log g, [Fe/H], [alpha/M], extinction) with an intrinsic scatter, fitted on the
+    training stars with all four labels (APOGEE S/N > ``snr_min``). The extinction is
+    a latent label: started from APOGEE's target extinction ``ak_targ`` (A_K; the
+    median where missing or outside -0.1..3 mag), then ``n_ext_iter`` times
+    re-inferred per training star from all pixels with the four labels fixed, and the
+    model refitted (so it ends as a fifth latent label on the A_K scale that also
+    absorbs what of the spectrum the four labels do not explain). A new star: the
+    ``n_starts`` best (chi2) of 300 training stars' labels start a Levenberg-Marquardt
+    fit of all five labels with per-pixel inverse variance 1 / (err^2 + scatter^2); the
+    smallest chi2 is kept. Pixels with flux < 3 sigma and missing colours get zero
+    weight. Validation only (Teff < 7000 K, S/N > 50) chose the degree of the
+    continuum, the number of extinction iterations and equal colour weights.
+    Simplifications: the XP pixels' error covariance is ignored (diagonal errors),
+    the colours' errors are nominal (the scatter absorbs the rest), no priors on the
+    labels (bounded to +-6 sigma of the training labels), no label errors in training.
+    """
     y, _ = T.labels(lib)
-    full = tr & np.all(np.isfinite(y), axis=1)
-    f = np.log(np.clip(lib["flux"], 1e-4, None))
-    e = lib["flux_error"] / np.clip(lib["flux"], 1e-4, None)
-    ym, ys = y[full].mean(0), y[full].std(0)
-
-    def design(L):
-        L = np.atleast_2d(L)
-        cols = [np.ones(len(L))] + [L[:, i] for i in range(4)]
-        cols += [L[:, i] * L[:, j] for i in range(4) for j in range(i, 4)]
-        return np.stack(cols, axis=1)
-
+    fit_idx = np.flatnonzero(tr & np.all(np.isfinite(y), axis=1) & (lib["snr"] > snr_min))
     t0 = time.time()
-    Ln = (y[full] - ym) / ys
-    D = design(Ln)
-    F, E = f[full], e[full]
-    theta = np.linalg.lstsq(D, F, rcond=None)[0]
-    for _ in range(3):  # re-weight with the intrinsic scatter per pixel
-        res = F - D @ theta
-        s2 = np.clip(np.mean(res ** 2 - E ** 2, axis=0), 1e-8, None)
-        w = 1.0 / (E ** 2 + s2)
-        theta = np.stack([np.linalg.lstsq(D * np.sqrt(w[:, p:p + 1]), F[:, p] *
-                          np.sqrt(w[:, p]), rcond=None)[0] for p in range(F.shape[1])],
-                         axis=1)
+    X, S = _cannon_data(lib, fit_idx, continuum, colours)
+    ext = lib["ak_targ"][fit_idx].copy()
+    bad = ~np.isfinite(ext) | (ext < -0.1) | (ext > 3)
+    ext[bad] = np.median(ext[~bad])
+    L = np.column_stack([y[fit_idx], ext])
+    lm, ls = L.mean(0), L.std(0)
+    Ln = (L - lm) / ls
+    for it in range(n_ext_iter + 1):
+        theta, s2 = _cannon_train(Ln, X, S)
+        if it < n_ext_iter:
+            W = _cannon_weights(S, s2, len(colours), colour_weight)
+            Ln, _ = _cannon_solve(theta, X, W, Ln, free=[False] * 4 + [True], n_iter=12)
     train_s = time.time() - t0
     rng = np.random.default_rng(SEED)
-    starts = Ln[rng.choice(len(Ln), 200, replace=False)]
-    model_starts = design(starts) @ theta
-
-    def infer(i):
-        ivar = 1.0 / (e[i] ** 2 + s2)
-        chi = ((model_starts - f[i]) ** 2 * ivar).sum(axis=1)
-        x0 = starts[np.argmin(chi)]
-        r = least_squares(lambda L: (design(L)[0] @ theta - f[i]) * np.sqrt(ivar), x0,
-                          method="lm")
-        return r.x
+    grid = Ln[rng.choice(len(Ln), 300, replace=False)]
+    M = _cannon_design(grid) @ theta.T
 
     t0 = time.time()
-    out = np.array([infer(i) for i in te_idx])
+    X, S = _cannon_data(lib, te_idx, continuum, colours)
+    W = _cannon_weights(S, s2, len(colours), colour_weight)
+    chi = (W * X * X).sum(1)[:, None] - 2 * (W * X) @ M.T + W @ (M * M).T
+    order = np.argsort(chi, axis=1)
+    best, best_chi = _cannon_solve(theta, X, W, grid[order[:, 0]])
+    for k in range(1, n_starts):
+        x, c = _cannon_solve(theta, X, W, grid[order[:, k]])
+        take = c < best_chi
+        best[take], best_chi[take] = x[take], c[take]
     speed = len(te_idx) / (time.time() - t0)
-    mu = out * ys + ym
+    mu = (best * ls + lm)[:, :4]
     mu[:, 0] = 10 ** mu[:, 0]
-    return mu, None, speed, {"train_s": round(train_s)}
+    return mu, None, speed, {"train_s": round(train_s), "n_fit": int(len(fit_idx))}
 
 
 # -- ours ----------------------------------------------------------------------------------
@@ -397,7 +537,8 @@ def main(argv=None):
         ("hgb", "HistGradientBoosting, flux", lambda: hgb_peer(lib, tr, va, ev_idx, False)),
         ("hgb_phot", "HistGradientBoosting, flux + photometry",
          lambda: hgb_peer(lib, tr, va, ev_idx, True)),
-        ("cannon", "quadratic Cannon (log flux)", lambda: cannon_peer(lib, tr, va, ev_idx)),
+        ("cannon", "quadratic Cannon, flux + photometry, latent extinction",
+         lambda: cannon_peer(lib, tr, va, ev_idx)),
     ]
     for key, name, run in peers:
         if key in skip:
