@@ -4,7 +4,9 @@
 
 One run: every method is trained on the same training split (Teff < 7000 K) and tuned
 or early-stopped on the validation split only; every figure is measured on the test
-split (``sid % 10 == 0``), Teff < 7000 K and APOGEE S/N > 50, from the spectrum alone
+split (``sid % 10 == 0``), Teff < 7000 K and S/N > 50 (the library's ``snr`` column, which
+is the median S/N of the XP spectrum itself, although issue 9 calls it APOGEE's), from the
+spectrum alone
 except where a peer's row says "+ photometry". Our model is called through the public
 API (`estimate_parameters` on a specutils spectrum in W m-2 nm-1 with StdDev
 uncertainties), so its speed includes the input handling and the uncertainties.
@@ -296,7 +298,7 @@ def cannon_peer(lib, tr, va, te_idx, continuum="poly6", snr_min=0.0, n_ext_iter=
     wavelength (``_cannon_data``), and the colours BP-RP, G-J, J-H, H-K as extra
     pixels. Model: per pixel a quadratic in five standardised labels (log10 Teff,
     log g, [Fe/H], [alpha/M], extinction) with an intrinsic scatter, fitted on the
-    training stars with all four labels (APOGEE S/N > ``snr_min``). The extinction is
+    training stars with all four labels (``snr`` > ``snr_min``). The extinction is
     a latent label: started from APOGEE's target extinction ``ak_targ`` (A_K; the
     median where missing or outside -0.1..3 mag), then ``n_ext_iter`` times
     re-inferred per training star from all pixels with the four labels fixed, and the
@@ -461,7 +463,8 @@ def write_card(results, path):
         [k, v["n"], f"{v['rate']:.1%}"] for k, v in o.items()])
     text = f"""Measured {results['date']} ({results['version']}) by ``benchmarks/spectra_vs_peers.py``
 on {results['machine']}
-(test split, Teff < 7000 K, APOGEE S/N > 50: {results['n_test']} stars).
+(test split, Teff < 7000 K, ``snr`` > 50 - the XP spectrum's median S/N, not APOGEE's:
+{results['n_test']} stars).
 {results['notes']}
 
 mad_std of residuals (prediction - APOGEE) and median bias, per label (Teff in K, others

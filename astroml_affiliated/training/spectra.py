@@ -375,7 +375,7 @@ def calibrate(members, const, lib, va, flux, err):
     z = np.abs(mean - truth) / sigma
     calib = fit_calibration(z[good_lab])
     const["calibration"] = calib
-    print("calibration factors (validation, APOGEE S/N > 50):", np.round(calib, 3))
+    print("calibration factors (validation, XP S/N > 50):", np.round(calib, 3))
     if "hot_coef" not in const:
         # hot-star classifier (training split, every Teff): part of the out-of-domain score
         from sklearn.linear_model import LogisticRegression
