@@ -369,15 +369,32 @@ def make_spectrum(lib, idx, corrupt=None):
                     uncertainty=StdDevUncertainty(err * unit))
 
 
-def ours(lib, idx, model):
+def ours(lib, idx, model, photometry=False):
+    """Our model through `estimate_parameters`; with ``photometry`` the library's
+    magnitudes go in too (stars without all six use the spectrum-only model, as a user
+    would; the speed is that of the call with photometry)."""
     from astroml_affiliated.spectra import estimate_parameters
     import astropy.units as u
 
+    mags = None
+    if photometry:
+        mags = T.library_mags(lib)
+        full = np.all(np.isfinite(core.colours(mags)), axis=1)[idx]
+        alone = idx[~full]
+        idx = idx[full]
+    kw = {} if mags is None else {"photometry": {k: v[idx] for k, v in mags.items()}}
+    warm = {} if mags is None else {"photometry": {k: v[idx[:10]] for k, v in mags.items()}}
     spec = make_spectrum(lib, idx)
-    estimate_parameters(make_spectrum(lib, idx[:10]), model=model, device="cpu")  # warm
+    estimate_parameters(make_spectrum(lib, idx[:10]), model=model, device="cpu", **warm)
     t0 = time.time()
-    t = estimate_parameters(spec, model=model, device="cpu")
+    t = estimate_parameters(spec, model=model, device="cpu", **kw)
     speed = len(idx) / (time.time() - t0)
+    if mags is not None and len(alone):
+        from astropy.table import vstack
+        t = vstack([t, estimate_parameters(make_spectrum(lib, alone), device="cpu")],
+                   metadata_conflicts="silent")
+        order = np.argsort(np.concatenate([np.flatnonzero(full), np.flatnonzero(~full)]))
+        t = t[order]
     mu = np.stack([u.Quantity(t[n]).value for n in LABELS], axis=1)
     sig = np.stack([u.Quantity(t[n + "_err"]).value for n in LABELS], axis=1)
     return mu, sig, speed, t
@@ -501,6 +518,9 @@ selection and our calibration (so our coverage there is fitted, not measured):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="gaiaxp-labels")
+    parser.add_argument("--photometry-model", default="gaiaxp-labels-phot",
+                        help="our model with photometry as well (a row of its own; '' to "
+                             "skip)")
     parser.add_argument("--mlp-epochs", type=int, default=150)
     parser.add_argument("--skip", default="", help="comma-separated: mlp,hgb,hgb_phot,cannon")
     parser.add_argument("--card", default=str(ROOT / "docs/models/gaiaxp-labels.rst"))
@@ -562,6 +582,13 @@ def main(argv=None):
                                                    np.concatenate([sig, sig_va]),
                                                    speed, {})
     log("ours done", speed)
+    if args.photometry_model:
+        name = f"this project + photometry ({args.photometry_model})"
+        mu_p, sig_p, speed_p, _ = ours(lib, te_idx, args.photometry_model, True)
+        mu_pv, sig_pv, _, _ = ours(lib, va_idx, args.photometry_model, True)
+        preds[name] = (np.concatenate([mu_p, mu_pv]), np.concatenate([sig_p, sig_pv]),
+                       speed_p, {})
+        log("ours with photometry done", speed_p)
     # out-of-domain rates
     rng = np.random.default_rng(SEED)
     hot = np.flatnonzero((lib["split"] == "test") & (lib["teff"] >= T.TEFF_MAX))

@@ -21,11 +21,11 @@ FLAM = u.Unit("W m-2 nm-1")
 LABELS = ["teff", "logg", "fe_h", "alpha_m"]
 
 
-def _weights_available():
+def _weights_available(model=MODEL):
     try:
         from astroml_affiliated.weights import verify
 
-        rep = verify(MODEL)
+        rep = verify(model)
     except Exception:
         return False
     return bool(rep) and all(v == "ok" for v in rep.values())
@@ -399,3 +399,76 @@ def test_bad_inputs_raise_input_error():
         estimate_parameters([], model=MODEL)
     with pytest.raises(InputError):
         estimate_parameters(s, model="no-such-model")
+
+
+# -- photometry model ----------------------------------------------------------------------
+
+PHOT_MODEL = "gaiaxp-labels-phot"
+
+
+needs_phot_weights = pytest.mark.skipif(not _weights_available(PHOT_MODEL),
+                                        reason=f"{PHOT_MODEL} weights not available")
+
+
+def _typical_photometry(n, redden=0.0):
+    """Magnitudes whose colours are the photometry model's training medians (plus
+    ``redden`` times a cooler star's colour change, in every colour)."""
+    from astroml_affiliated.weights import fetch
+
+    path = [p for p in fetch(PHOT_MODEL) if p.name.endswith(".npz")][0]
+    with np.load(path) as c:
+        bp_rp, g_j, j_h, h_k, _ = c["colour_median"]
+    g = np.full(n, 12.0)
+    j = g - g_j - redden
+    h = j - j_h - 0.2 * redden
+    k = h - h_k - 0.1 * redden
+    bp = g + 0.5 * (bp_rp + redden)
+    rp = bp - bp_rp - redden
+    return {"G": g, "BP": bp, "RP": rp, "J": j, "H": h, "K": k}
+
+
+@needs_phot_weights
+def test_photometry_model_is_used_and_colours_matter():
+    from astropy.table import Table
+
+    from astroml_affiliated.spectra import estimate_parameters
+
+    spec = make_spectrum(4, seed=3)
+    phot = _typical_photometry(4)
+    t = estimate_parameters(spec, photometry=phot)
+    assert t.meta["model"] == PHOT_MODEL and t.meta["photometry"] is True
+    for name in LABELS:
+        assert np.all(np.isfinite(t[name].value)) and np.all(t[name + "_err"].value > 0)
+    alone = estimate_parameters(spec)
+    assert alone.meta["model"] == MODEL and alone.meta["photometry"] is False
+    # a table (and Quantities in mag) give the same answer as a dict of arrays
+    tab = Table({k.lower(): v * u.mag for k, v in phot.items()})
+    same = estimate_parameters(spec, photometry=tab)
+    assert np.allclose(same["teff"].value, t["teff"].value, rtol=1e-6)
+    # redder colours with the same spectrum: a cooler star
+    red = estimate_parameters(spec, photometry=_typical_photometry(4, redden=0.3))
+    assert np.all(red["teff"].value < t["teff"].value)
+
+
+@needs_phot_weights
+def test_photometry_bad_inputs_raise_input_error():
+    from astroml_affiliated.spectra import estimate_parameters
+
+    spec = make_spectrum(2, seed=4)
+    phot = _typical_photometry(2)
+    missing = {k: v for k, v in phot.items() if k != "J"}
+    with pytest.raises(InputError, match="'J'"):
+        estimate_parameters(spec, photometry=missing)
+    nan = dict(phot, H=np.array([12.0, np.nan]))
+    with pytest.raises(InputError, match="not finite"):
+        estimate_parameters(spec, photometry=nan)
+    with pytest.raises(InputError, match="one magnitude per spectrum"):
+        estimate_parameters(spec, photometry=dict(phot, G=np.zeros(3)))
+    with pytest.raises(InputError, match="mapping"):
+        estimate_parameters(spec, photometry=[1, 2, 3])
+    with pytest.raises(InputError, match="magnitudes"):
+        estimate_parameters(spec, photometry=dict(phot, G=phot["G"] * u.Jy))
+    with pytest.raises(InputError, match="spectrum alone"):
+        estimate_parameters(spec, photometry=phot, model=MODEL)
+    with pytest.raises(InputError, match="needs the stars' photometry"):
+        estimate_parameters(spec, model=PHOT_MODEL)

@@ -5,7 +5,7 @@ spectra); :mod:`.core` holds the numpy work and :mod:`.models` the Keras archite
 Importing this package does not import TensorFlow.
 """
 
-from ._high_level import DEFAULT_MODEL, estimate_parameters
+from ._high_level import DEFAULT_MODEL, PHOTOMETRY_MODEL, estimate_parameters
 from .plot import plot_parameters
 
-__all__ = ["estimate_parameters", "plot_parameters", "DEFAULT_MODEL"]
+__all__ = ["estimate_parameters", "plot_parameters", "DEFAULT_MODEL", "PHOTOMETRY_MODEL"]

@@ -8,10 +8,12 @@ from .._nddata import uncertainty_variance
 from ..errors import InputError
 from . import core
 
-__all__ = ["estimate_parameters", "DEFAULT_MODEL"]
+__all__ = ["estimate_parameters", "DEFAULT_MODEL", "PHOTOMETRY_MODEL"]
 
 #: The model used when none is named.
 DEFAULT_MODEL = "gaiaxp-labels"
+#: The model used when none is named and photometry is given.
+PHOTOMETRY_MODEL = "gaiaxp-labels-phot"
 
 _FLUX_UNIT = "W m-2 nm-1"
 _cache = {}
@@ -230,7 +232,48 @@ def _predict(ens, x, device, batch_size):
     return np.concatenate(out), label
 
 
-def estimate_parameters(spectrum, *, model=DEFAULT_MODEL, device=None,
+def _photometry(photometry, n):
+    """Magnitudes (band -> float array of length ``n``) from a mapping or table."""
+    import astropy.units as u
+
+    if not hasattr(photometry, "keys") and not hasattr(photometry, "colnames"):
+        raise InputError("photometry must be a mapping (e.g. a dict or an astropy Table "
+                         f"row or table) of magnitudes, not {type(photometry).__name__}")
+    keys = list(photometry.colnames if hasattr(photometry, "colnames")
+                else photometry.keys())
+    lookup = {str(k).upper(): k for k in keys}
+    lookup.setdefault("K", lookup.get("KS"))
+    mags = {}
+    for band in core.PHOT_BANDS:
+        key = lookup.get(band)
+        if key is None:
+            raise InputError(f"photometry has no {band!r} magnitude; expected Gaia DR3 "
+                             "G, BP, RP and 2MASS J, H, K (Ks) magnitudes, keys "
+                             f"{', '.join(core.PHOT_BANDS)}")
+        val = photometry[key]
+        if isinstance(val, u.Quantity):
+            if val.unit.physical_type != "dimensionless" and val.unit != u.mag:
+                raise InputError(f"photometry {band!r} must be in magnitudes, not "
+                                 f"{val.unit}")
+            val = val.value
+        try:
+            arr = np.atleast_1d(np.asarray(val, dtype=float))
+        except (TypeError, ValueError):
+            raise InputError(f"photometry {band!r} is not a number or an array of "
+                             "numbers") from None
+        if arr.ndim != 1 or arr.size not in (1, n):
+            raise InputError(f"photometry {band!r} has {arr.size} value(s) for {n} "
+                             "spectra; give one magnitude per spectrum")
+        arr = np.broadcast_to(arr, (n,))
+        if not np.isfinite(arr).all():
+            i = int(np.flatnonzero(~np.isfinite(arr))[0])
+            raise InputError(f"photometry {band!r} of spectrum {i} is not finite; use "
+                             "photometry=None for the spectrum-only model")
+        mags[band] = arr
+    return mags
+
+
+def estimate_parameters(spectrum, *, photometry=None, model=None, device=None,
                         min_good_fraction=0.8, batch_size=16384):
     """Estimate Teff, log g, [Fe/H] and [alpha/M] of stars from their spectra.
 
@@ -254,8 +297,16 @@ def estimate_parameters(spectrum, *, model=DEFAULT_MODEL, device=None,
         honoured; the uncertainty sets the signal-to-noise the model sees (without one,
         the typical S/N of the training spectra is assumed). The spectrum is not
         modified.
+    photometry : mapping or `~astropy.table.Table`, optional
+        The stars' Gaia DR3 ``G``, ``BP``, ``RP`` and 2MASS ``J``, ``H``, ``K`` (Ks)
+        magnitudes (keys case-insensitive; numbers, arrays with one value per spectrum,
+        or Quantities in mag). With it the default model is ``'gaiaxp-labels-phot'``,
+        which uses five colours as well as the spectrum (more accurate, mainly in Teff;
+        see its model card). Interstellar reddening is not corrected: the colours are
+        taken as observed, like the training stars'.
     model : str, optional
-        Name of the model in the weights registry. Default ``'gaiaxp-labels'``.
+        Name of the model in the weights registry. Default ``'gaiaxp-labels'``, or
+        ``'gaiaxp-labels-phot'`` when ``photometry`` is given.
     device : {None, 'cpu', 'gpu', 'gpu:N'}, optional
         Where to run the networks; None picks a GPU if there is one.
     min_good_fraction : float, optional
@@ -271,13 +322,15 @@ def estimate_parameters(spectrum, *, model=DEFAULT_MODEL, device=None,
         [dex], each with ``<label>_err`` (1-sigma, calibrated on validation stars),
         ``ood_score`` (> 1: outside the training domain) and ``ood_flag``, and
         ``masked_fraction`` (fraction of the model's pixels that were filled in).
-        ``meta`` holds ``model``, ``version``, ``sha256``, ``device`` and ``n_members``.
+        ``meta`` holds ``model``, ``version``, ``sha256``, ``device``, ``n_members`` and
+        ``photometry`` (whether colours were used).
 
     Raises
     ------
     InputError
         Not a spectrum, spectral axis or flux in an unusable unit, too little coverage,
-        or too few good pixels.
+        or too few good pixels; photometry incomplete, not finite or not one value per
+        spectrum; a photometry model without photometry or the reverse.
 
     Examples
     --------
@@ -298,8 +351,20 @@ def estimate_parameters(spectrum, *, model=DEFAULT_MODEL, device=None,
         raise InputError("no spectra given (an empty list)")
     if not 0 < float(min_good_fraction) <= 1:
         raise InputError(f"min_good_fraction must be in (0, 1], not {min_good_fraction!r}")
+    if model is None:
+        model = DEFAULT_MODEL if photometry is None else PHOTOMETRY_MODEL
     ens, const, info = _load(model, device)
+    uses_colours = "colour_scale" in const
+    if uses_colours and photometry is None:
+        raise InputError(f"model {model!r} needs the stars' photometry (photometry=...); "
+                         f"use model={DEFAULT_MODEL!r} for the spectrum alone")
+    if photometry is not None and not uses_colours:
+        raise InputError(f"model {model!r} takes the spectrum alone; photometry is used by "
+                         f"{PHOTOMETRY_MODEL!r} (leave model unset)")
     x, parts, masked = _prepare(spectra, const, float(min_good_fraction))
+    if uses_colours:
+        x = np.concatenate([x, core.colour_features(_photometry(photometry, len(x)),
+                                                    const)], axis=1)
     out, label = _predict(ens, x, device, int(batch_size))
     mean, sigma, spread = core.combine_ensemble(out, const)
     parts[:, core.OOD_DISAGREEMENT] = core.ood_disagreement(spread)
@@ -313,5 +378,6 @@ def estimate_parameters(spectrum, *, model=DEFAULT_MODEL, device=None,
     table["ood_flag"] = score > 1
     table["masked_fraction"] = masked
     table.meta.update(model=info["model"], version=info["version"],
-                      sha256=info["sha256"], device=label, n_members=out.shape[1])
+                      sha256=info["sha256"], device=label, n_members=out.shape[1],
+                      photometry=uses_colours)
     return table

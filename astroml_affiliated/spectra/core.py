@@ -12,7 +12,8 @@ from ..errors import InputError
 
 __all__ = ["xp_grid", "bin_edges", "resample_matrix", "resample", "normalise",
            "features", "impute", "whiten", "project", "log_snr", "ood_score", "ood_parts",
-           "ood_disagreement", "pca_scores", "combine_ensemble", "LABELS"]
+           "ood_disagreement", "pca_scores", "combine_ensemble", "LABELS", "PHOT_BANDS",
+           "COLOURS", "colours", "colour_features", "model_inputs"]
 
 #: Label names, in the order of the model's outputs.
 LABELS = ("teff", "logg", "fe_h", "alpha_m")
@@ -230,6 +231,34 @@ def project(xs, const):
     xw = proj[:, :nw] - pmean @ white
     scores = proj[:, nw:nw + nc] - pmean @ comps.T
     return xw, scores, proj[:, -1]
+
+
+#: Magnitudes a photometry model takes (Gaia DR3 G, BP, RP; 2MASS J, H, Ks).
+PHOT_BANDS = ("G", "BP", "RP", "J", "H", "K")
+#: The colours built from them, in the order of the model inputs.
+COLOURS = (("BP", "RP"), ("G", "J"), ("J", "H"), ("H", "K"), ("G", "K"))
+
+
+def colours(mags):
+    """Colours (n, 5) from a mapping band -> magnitudes (arrays of equal length)."""
+    return np.stack([np.asarray(mags[a], float) - np.asarray(mags[b], float)
+                     for a, b in COLOURS], axis=1)
+
+
+def colour_features(mags, const):
+    """Robustly standardised colours (float32, clipped to +-10) for models whose
+    constants hold ``colour_median`` and ``colour_scale``."""
+    c = (colours(mags) - const["colour_median"]) / const["colour_scale"]
+    return np.clip(c, -10.0, 10.0).astype(np.float32)
+
+
+def model_inputs(flux, err, const, mags=None):
+    """All inputs of a model: `features`, then, for a photometry model, its
+    `colour_features` (``mags`` required)."""
+    x = features(flux, err, const)
+    if "colour_scale" not in const:
+        return x
+    return np.concatenate([x, colour_features(mags, const)], axis=1)
 
 
 def features(flux, err, const, xs=None, xw=None, ls=None, out=None):

