@@ -109,7 +109,7 @@ def events_ours(models, t, f, e, threshold_list, min_run=2):
         ev = []
         for seg, pm in zip(segs, means):
             for s, q, pk in core.segment_events(seg, pm, th, min_run=min_run):
-                ev.append(_to_orig(seg, s, q, pk))
+                ev.append(core.source_indices(seg, s, q, pk))
         out[th] = ev
     return out
 
@@ -118,14 +118,6 @@ def _score(models, t, f, e):
     from astroml_affiliated.flares._high_level import _score_arrays
 
     return _score_arrays(t, f, e, tr.CADENCE, models)
-
-
-def _to_orig(seg, s, q, pk):
-    j = np.flatnonzero(seg.mask)
-    a = seg.index[j[np.clip(np.searchsorted(j, s), 0, j.size - 1)]]
-    b = seg.index[j[np.clip(np.searchsorted(j, q, side="right") - 1, 0, j.size - 1)]]
-    p = seg.index[pk] if seg.mask[pk] else a
-    return int(a), int(b), int(p)
 
 
 def events_from_prob(prob, f, threshold_list, merge_gap):
@@ -173,9 +165,7 @@ def evaluate(events, cad, cands, z=None):
             else:
                 unmatched_iso += 1
                 if z is not None:
-                    hi = z[max(0, a - 2):b + 3] > 3
-                    run = np.convolve(hi.astype(int), np.ones(3, int), "valid")
-                    flarelike += int(run.size > 0 and run.max() >= 3)
+                    flarelike += int(tr._has_run(z, a, b, 3.0, 3))
     return {"n_real": len(real), "recovered": int((hit > 0).sum()),
             "multi": int((hit > 1).sum()), "peak_ok": peak_ok,
             "matched_events": int(hit.sum()), "echo": unmatched_echo,
@@ -252,7 +242,8 @@ def main(argv=None):
             best["stella"] = min(best["stella"], time.perf_counter() - a)
             a = time.perf_counter()
             segs = core.prepare(t, f, e, cadence=tr.CADENCE)
-            ev_sc = [_to_orig(s, *x) for s in segs for x in core.sigma_clip_finder(s)]
+            ev_sc = [core.source_indices(s, *x) for s in segs
+                     for x in core.sigma_clip_finder(s)]
             best["sigma"] = min(best["sigma"], time.perf_counter() - a)
         for m in secs:
             secs[m].append(best[m])

@@ -32,7 +32,7 @@ from scipy.ndimage import median_filter
 
 __all__ = ["davenport2014", "mendoza2022", "flare_template", "running_median",
            "robust_std", "Segment", "prepare", "pad_input", "find_events",
-           "segment_events", "longest_run",
+           "segment_events", "source_indices", "longest_run",
            "sigma_clip_finder", "event_properties"]
 
 # --------------------------------------------------------------------------------------
@@ -336,14 +336,26 @@ def longest_run(flags):
     return int((np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)).max())
 
 
-def segment_events(seg, prob, threshold, *, min_sigma=3.0, min_run=2):
-    """Flare events of one prepared segment from its ensemble-mean probability: the
-    event rule of `find_flares` (at least 2 cells above ``threshold``, peak at least
-    ``min_sigma`` above the trend, ``min_run`` consecutive cells above 2.5 sigma).
-    Returns ``(start, stop, peak)`` grid indices."""
+def segment_events(seg, prob, threshold, *, min_sigma=3.0, min_run=2, min_len=2):
+    """Flare events of one prepared segment from its ensemble-mean probability: by
+    default the event rule of `find_flares` (at least ``min_len`` = 2 cells above
+    ``threshold``, peak at least ``min_sigma`` above the trend, ``min_run`` consecutive
+    cells above 2.5 sigma). Returns ``(start, stop, peak)`` grid indices."""
     signal = np.where(seg.mask, seg.z, -np.inf)
-    return find_events(prob, signal, threshold, min_len=2, min_peak=min_sigma,
+    return find_events(prob, signal, threshold, min_len=min_len, min_peak=min_sigma,
                        min_run=min_run)
+
+
+def source_indices(seg, start, stop, peak=None):
+    """First and last existing cadence of the grid span ``start..stop`` of a segment,
+    as indices into the arrays it was prepared from; with ``peak``, also the peak's
+    (the first one's if the peak's cell is empty)."""
+    j = np.flatnonzero(seg.mask)
+    a = int(seg.index[j[np.clip(np.searchsorted(j, start), 0, j.size - 1)]])
+    b = int(seg.index[j[np.clip(np.searchsorted(j, stop, side="right") - 1, 0, j.size - 1)]])
+    if peak is None:
+        return a, b
+    return a, b, int(seg.index[peak]) if seg.mask[peak] else a
 
 
 def find_events(prob, signal, threshold, *, merge_gap=3, min_len=1, min_peak=None,

@@ -9,14 +9,6 @@ from ._high_level import (_DEFAULT_MODEL, _bin_factor, _binned, _check_min_run,
 __all__ = ["injection_recovery", "recovery_probability", "amplitude_at_recovery"]
 
 
-def _span_orig(seg, start, stop):
-    """First and last existing cadence (indices into the arrays) of a grid span."""
-    j = np.flatnonzero(seg.mask)
-    a = seg.index[j[np.clip(np.searchsorted(j, start), 0, j.size - 1)]]
-    b = seg.index[j[np.clip(np.searchsorted(j, stop, side="right") - 1, 0, j.size - 1)]]
-    return int(a), int(b)
-
-
 def _finder_events(t, f, e, cadence_days, finder, models, threshold, min_run=2):
     """Events ``(segment, start, stop, peak)`` found in plain arrays."""
     if finder == "cnn":
@@ -114,7 +106,7 @@ def injection_recovery(lc, *, n_flares=100, per_round=10, amplitude_sigma=(1.0, 
             trend[seg.index[m]] = seg.trend[m]
             scatter[seg.index[m]] = seg.scatter[m]
         for seg, start, stop, peak in events:
-            s_o, e_o = _span_orig(seg, start, stop)
+            s_o, e_o = core.source_indices(seg, start, stop)
             busy[max(0, s_o - 100):e_o + 150] = True
         # no injection where nothing is scored (cadences flagged as systematics)
         busy |= ~(np.isfinite(trend) & np.isfinite(scatter))
@@ -150,7 +142,7 @@ def injection_recovery(lc, *, n_flares=100, per_round=10, amplitude_sigma=(1.0, 
                                           min_run)
             found = []
             for seg, start, stop, peak in ev_i:
-                s_o, e_o = _span_orig(seg, start, stop)
+                s_o, e_o = core.source_indices(seg, start, stop)
                 _, _, ampl, ed_r, _ = core.event_properties(seg, start, stop, peak,
                                                             cad * 86400)
                 found.append((s_o, e_o, ed_r, ampl))
@@ -169,7 +161,8 @@ def injection_recovery(lc, *, n_flares=100, per_round=10, amplitude_sigma=(1.0, 
     tab["ed_recovered"].unit = u.s
     tab["ed_ratio"] = (tab["ed_recovered"] / tab["ed_injected"]).value
     tab.meta.update({"finder": finder, "threshold": threshold, "template": template,
-                     "min_run": min_run if finder == "cnn" else None, "seed": seed, "n_injected": len(tab)})
+                     "min_run": min_run if finder == "cnn" else None, "seed": seed,
+                     "n_injected": len(tab)})
     return tab
 
 

@@ -159,7 +159,6 @@ def _labels_for(t, f, e, cad, cand_rows, rng, *, inject=True, n_per=400, hard=()
     y = np.zeros(n, dtype="float32")
     w = np.ones(n, dtype="float32")
     f = f.copy()
-    pos_of = {int(c): i for i, c in enumerate(cad)}
 
     def span(c0, c1):
         i0 = np.searchsorted(cad, c0)
@@ -374,15 +373,8 @@ def _ensemble_events(models, t, f, e, threshold, *, min_len, min_peak, min_run=1
     out = []
     for seg, pm in zip(segs, means):
         z[seg.index[seg.mask]] = seg.z[seg.mask]
-        j = np.flatnonzero(seg.mask)
-        sig = np.where(seg.mask, seg.z, -np.inf)
-        for s0, s1, pk in core.find_events(pm, sig, threshold, min_len=min_len,
-                                           min_peak=min_peak, min_run=min_run):
-            a = seg.index[j[np.clip(np.searchsorted(j, s0), 0, j.size - 1)]]
-            b = seg.index[j[np.clip(np.searchsorted(j, s1, side="right") - 1, 0,
-                                    j.size - 1)]]
-            p = seg.index[pk] if seg.mask[pk] else a
-            out.append((int(a), int(b), int(p)))
+        out += [core.source_indices(seg, *ev) for ev in core.segment_events(
+            seg, pm, threshold, min_sigma=min_peak, min_run=min_run, min_len=min_len)]
     return out, z
 
 
@@ -402,17 +394,13 @@ def _classify(events, cad, rows, z):
         if kind is None:
             kind = ("echo" if any(a <= cb + 50 and b >= ca - 50 for ca, cb, _ in spans)
                     else "iso")
-        run = np.convolve((z[max(0, a - 2):b + 3] > 3).astype(int), np.ones(3, int),
-                          "valid")
-        out.append((kind, bool(run.size and run.max() >= 3)))
+        out.append((kind, _has_run(z, a, b, 3.0, 3)))
     return out
 
 
 def _has_run(z, a, b, nsig, nrun):
     """Whether ``z`` has ``nrun`` consecutive cells above ``nsig`` in ``a - 2 .. b + 2``."""
-    run = np.convolve((z[max(0, a - 2):b + 3] > nsig).astype(int), np.ones(nrun, int),
-                      "valid")
-    return bool(run.size and run.max() >= nrun)
+    return core.longest_run(z[max(0, a - 2):b + 3] > nsig) >= nrun
 
 
 def mine_hard_negatives(data_dir, files, cands, models, *, threshold=0.3, min_peak=2.0,
