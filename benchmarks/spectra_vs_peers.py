@@ -379,7 +379,7 @@ def ours(lib, idx, model, photometry=False):
     mags = None
     if photometry:
         mags = T.library_mags(lib)
-        full = np.all(np.isfinite(core.colours(mags)), axis=1)[idx]
+        full = core.complete_photometry(mags)[idx]
         alone = idx[~full]
         idx = idx[full]
     kw = {} if mags is None else {"photometry": {k: v[idx] for k, v in mags.items()}}

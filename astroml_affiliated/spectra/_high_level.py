@@ -145,8 +145,9 @@ def _prepare(spectra, const, min_good_fraction):
             f"(3360-10200 Å); at least {min_good_fraction:.0%} are needed (see "
             "min_good_fraction). Masked or NaN pixels and gaps count as bad.")
     n = len(flux)
-    x = np.empty((n, const["whiten"].shape[1] + 1 + (
-        flux.shape[1] if bool(const.get("asinh_flux", False)) else 0)), np.float32)
+    # the spectral features; a photometry model's colours go into the last columns
+    x = np.empty((n, core.n_inputs(const)), np.float32)
+    n_spec = x.shape[1] - (len(core.COLOURS) if "colour_scale" in const else 0)
     # rows in blocks on several threads (numpy releases the GIL): a large batch's input
     # handling is as long as the network's on a single core
     bounds = np.linspace(0, n, _n_threads(n) + 1).astype(int)
@@ -155,7 +156,7 @@ def _prepare(spectra, const, min_good_fraction):
     def block(ab):
         a, b = ab
         return _features_block(flux[a:b], None if var is None else var[a:b],
-                               good[a:b], const, x[a:b], a)
+                               good[a:b], const, x[a:b, :n_spec], a)
 
     if len(blocks) == 1:
         parts = [block(blocks[0])]
@@ -363,8 +364,8 @@ def estimate_parameters(spectrum, *, photometry=None, model=None, device=None,
                          f"{PHOTOMETRY_MODEL!r} (leave model unset)")
     x, parts, masked = _prepare(spectra, const, float(min_good_fraction))
     if uses_colours:
-        x = np.concatenate([x, core.colour_features(_photometry(photometry, len(x)),
-                                                    const)], axis=1)
+        x[:, -len(core.COLOURS):] = core.colour_features(_photometry(photometry, len(x)),
+                                                         const)
     out, label = _predict(ens, x, device, int(batch_size))
     mean, sigma, spread = core.combine_ensemble(out, const)
     parts[:, core.OOD_DISAGREEMENT] = core.ood_disagreement(spread)

@@ -13,7 +13,8 @@ from ..errors import InputError
 __all__ = ["xp_grid", "bin_edges", "resample_matrix", "resample", "normalise",
            "features", "impute", "whiten", "project", "log_snr", "ood_score", "ood_parts",
            "ood_disagreement", "pca_scores", "combine_ensemble", "LABELS", "PHOT_BANDS",
-           "COLOURS", "colours", "colour_features", "model_inputs"]
+           "COLOURS", "colours", "complete_photometry", "colour_features", "n_inputs",
+           "model_inputs", "mixture"]
 
 #: Label names, in the order of the model's outputs.
 LABELS = ("teff", "logg", "fe_h", "alpha_m")
@@ -252,6 +253,22 @@ def colour_features(mags, const):
     return np.clip(c, -10.0, 10.0).astype(np.float32)
 
 
+def complete_photometry(mags):
+    """Which stars have every magnitude a photometry model needs (finite colours)."""
+    return np.all(np.isfinite(colours(mags)), axis=1)
+
+
+def n_inputs(const):
+    """Number of model input columns: see `features`, plus the colours of a
+    photometry model."""
+    n = const["whiten"].shape[1] + 1
+    if bool(const.get("asinh_flux", False)):
+        n += const["whiten"].shape[0]
+    if "colour_scale" in const:
+        n += len(COLOURS)
+    return int(n)
+
+
 def model_inputs(flux, err, const, mags=None):
     """All inputs of a model: `features`, then, for a photometry model, its
     `colour_features` (``mags`` required)."""
@@ -341,6 +358,18 @@ def ood_score(parts, const):
     return (parts / const["ood_thresholds"]).max(axis=1)
 
 
+def mixture(out):
+    """Mixture of the members' Gaussians in standardised units, before calibration:
+    the mean, the members' spread (standard deviation of their means) and the total
+    variance (mean of their variances plus the spread squared), each (n_spec, n_labels).
+    ``out``: the members' outputs, shape (n_spec, n_members, 2 * n_labels)."""
+    n = out.shape[2] // 2
+    mu, logvar = out[:, :, :n].astype(float), out[:, :, n:].astype(float)
+    var = np.exp(np.clip(logvar, -20, 10))
+    spread = mu.std(axis=1)
+    return mu.mean(axis=1), spread, var.mean(axis=1) + spread ** 2
+
+
 def combine_ensemble(out, const):
     """Mixture of the members' Gaussians, in physical label units.
 
@@ -355,12 +384,7 @@ def combine_ensemble(out, const):
         Label (Teff in K), its calibrated 1-sigma uncertainty, and the members'
         disagreement (standard deviation of their means, standardised units).
     """
-    n = out.shape[2] // 2
-    mu, logvar = out[:, :, :n].astype(float), out[:, :, n:].astype(float)
-    var = np.exp(np.clip(logvar, -20, 10))
-    mean = mu.mean(axis=1)
-    spread = mu.std(axis=1)
-    total = var.mean(axis=1) + spread ** 2
+    mean, spread, total = mixture(out)
     sigma = np.sqrt(total) * const["calibration"][None, :]
     ymean, ystd = const["label_mean"], const["label_std"]
     m = mean * ystd + ymean

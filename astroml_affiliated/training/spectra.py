@@ -20,7 +20,6 @@ Only stars with Teff < 7000 K are the model's domain. Everything is seeded.
 import argparse
 import importlib.util
 import json
-import os
 import time
 from pathlib import Path
 
@@ -139,8 +138,9 @@ def n_extra(const):
 
 
 def n_inputs(const):
-    """Number of spectral model inputs: asinh flux (343) + whitened components."""
-    return int(const["whiten"].shape[1] + const["whiten"].shape[0])
+    """Number of spectral model inputs (the architecture's ``n_pixels``): asinh flux
+    (343) + whitened components; the rest (`n_extra`) follow them."""
+    return core.n_inputs(const) - n_extra(const)
 
 
 # -- training ------------------------------------------------------------------------------
@@ -194,11 +194,8 @@ def teacher_targets(out):
     """The teacher ensemble's mixture mean and log total variance (standardised units),
     from the members' outputs ``(n, n_members, 2 * n_labels)``, as in
     `core.combine_ensemble` before calibration."""
-    n = out.shape[2] // 2
-    mu, logvar = out[:, :, :n].astype(float), out[:, :, n:].astype(float)
-    var = np.exp(np.clip(logvar, -20, 10))
-    total = var.mean(axis=1) + mu.var(axis=1)
-    return mu.mean(axis=1), np.log(total)
+    mean, _, total = core.mixture(out)
+    return mean, np.log(total)
 
 
 def _tf_features(const, clip=False):
@@ -422,7 +419,7 @@ def calibrate(members, const, lib, va, flux, err, mags=None):
     print(f"validation OOD flag rate {flag.mean():.4f}")
     vhot = (lib["split"] == "val") & (lib["teff"] >= TEFF_MAX)
     if mags is not None:
-        vhot &= np.all(np.isfinite(core.colours(mags)), axis=1)
+        vhot &= core.complete_photometry(mags)
     xh = core.model_inputs(flux[vhot], err[vhot], const, _rows(mags, vhot))
     _, _, sph = core.combine_ensemble(predict_members(members, xh), const)
     hot_rate = (core.ood_score(core.ood_parts(core.standardise(flux[vhot], const), sph,
@@ -504,7 +501,7 @@ def main(argv=None):
     if args.photometry:
         # a photometry model needs every magnitude (99.9% of the stars have them)
         mags = library_mags(lib)
-        domain &= np.all(np.isfinite(core.colours(mags)), axis=1)
+        domain &= core.complete_photometry(mags)
     tr = (lib["split"] == "train") & domain
     va = (lib["split"] == "val") & domain
     flux, err = lib["flux"], lib["flux_error"]
