@@ -336,6 +336,47 @@ def test_teacher_targets_are_the_uncalibrated_mixture():
     np.testing.assert_allclose(np.exp(0.5 * logvar[:, 1:]), sigma[:, 1:], rtol=1e-6)
 
 
+def test_calibration_bands_and_star_by_star_sigma_model():
+    """The coverage-band factor and the star-by-star sigma model of version 1.2.0 on
+    synthetic residuals whose true scatter depends on a label and on the S/N."""
+    from astroml_affiliated.training.spectra import (COVERAGE_BANDS, fit_calibration,
+                                                     fit_sigma_model)
+
+    rng = np.random.default_rng(3)
+    # heavy tails (Student t, 4 dof): one factor cannot give 68.3% and 95.4% at once;
+    # least squares lands below the 2-sigma band, the band objective inside both
+    z = np.abs(rng.standard_t(4, size=(20000, 1)))
+    for bands, inside in ((None, False), (COVERAGE_BANDS, True)):
+        s = fit_calibration(z, bands=bands)[0]
+        f1, f2 = (z <= s).mean(), (z <= 2 * s).mean()
+        assert bool(0.63 <= f1 <= 0.73 and 0.93 <= f2 <= 0.97) is inside
+
+    n = 6000
+    mean = rng.normal(size=(n, 4))
+    snr = rng.normal(size=n)
+    total = np.full((n, 4), 0.04)  # the network claims 0.2 for every star
+    true_sd = 0.2 * np.exp(0.5 * mean[:, 1:2] - 0.3 * snr[:, None])  # but it varies
+    truth = mean - true_sd * rng.normal(size=(n, 4))
+    truth[:50, 2] = np.nan  # a missing label is skipped for that label only
+    const = {"calibration": np.ones(4)}
+    rows = np.arange(n) < n // 2
+    z = fit_sigma_model(mean, total, snr, truth, rows, const)
+    assert np.isnan(z[:50, 2]).all() and np.isfinite(z[50:]).all()
+    test = ~rows
+    sigma = core.calibrated_sigma(mean[test], total[test], const, snr[test])
+    log_ratio = np.log(sigma / true_sd[test])  # the claimed sigma is off by up to 8x
+    assert np.sqrt(np.mean(log_ratio ** 2)) < 0.06 and np.quantile(np.abs(log_ratio), 0.99) < 0.2
+    zt = np.abs(mean[test] - truth[test]) / sigma
+    assert np.all(np.abs(np.nanmean(zt <= 1, axis=0) - 0.683) < 0.03)
+    # features are clipped to the fitted range: a wild input gives a bounded sigma
+    wild = core.calibrated_sigma(mean[:1] * 1e3, total[:1], const, snr[:1] * 1e3)
+    assert np.all(wild < 0.2 * np.exp(0.5 * 5 + 0.3 * 5) * 1.5)
+    # without the sigma model (versions up to 1.1.0): one factor per label
+    plain = {"calibration": np.array([1.0, 2.0, 3.0, 4.0])}
+    np.testing.assert_allclose(core.calibrated_sigma(mean, total, plain),
+                               0.2 * plain["calibration"] * np.ones((n, 4)))
+
+
 @needs_weights
 def test_caller_spectrum_unchanged():
     from astroml_affiliated.spectra import estimate_parameters

@@ -367,7 +367,7 @@ def estimate_parameters(spectrum, *, photometry=None, model=None, device=None,
         x[:, -len(core.COLOURS):] = core.colour_features(_photometry(photometry, len(x)),
                                                          const)
     out, label = _predict(ens, x, device, int(batch_size))
-    mean, sigma, spread = core.combine_ensemble(out, const)
+    mean, sigma, spread = core.combine_ensemble(out, const, core.snr_feature(x, const))
     parts[:, core.OOD_DISAGREEMENT] = core.ood_disagreement(spread)
     score = core.ood_score(parts, const)
     table = QTable()

@@ -14,7 +14,8 @@ __all__ = ["xp_grid", "bin_edges", "resample_matrix", "resample", "normalise",
            "features", "impute", "whiten", "project", "log_snr", "ood_score", "ood_parts",
            "ood_disagreement", "pca_scores", "combine_ensemble", "LABELS", "PHOT_BANDS",
            "COLOURS", "colours", "complete_photometry", "colour_features", "n_inputs",
-           "model_inputs", "mixture"]
+           "model_inputs", "mixture", "snr_feature", "calibrated_sigma",
+           "calibration_design"]
 
 #: Label names, in the order of the model's outputs.
 LABELS = ("teff", "logg", "fe_h", "alpha_m")
@@ -370,13 +371,60 @@ def mixture(out):
     return mu.mean(axis=1), spread, var.mean(axis=1) + spread ** 2
 
 
-def combine_ensemble(out, const):
+def snr_feature(x, const):
+    """The standardised log10 S/N column of model inputs ``x`` (see `features`; a
+    photometry model's colours come after it)."""
+    n_colours = len(COLOURS) if "colour_scale" in const else 0
+    return x[:, x.shape[1] - 1 - n_colours]
+
+
+def calibration_design(mean, sd, snr, const, label):
+    """Design matrix of the uncertainty calibration of label number ``label``: a
+    constant, then the features (the four standardised label means, the log of this
+    label's uncalibrated sigma, the standardised log10 S/N), standardised with the
+    validation stars' mean and spread and clipped to their range, then their squares."""
+    f = np.column_stack([mean, np.log(sd[:, label]), snr])
+    f = (f - const["calib_feat_mean"][label]) / const["calib_feat_std"][label]
+    f = np.clip(f, const["calib_feat_lo"][label], const["calib_feat_hi"][label])
+    return np.column_stack([np.ones(len(f)), f, f ** 2])
+
+
+def calibrated_sigma(mean, total, const, snr=None):
+    """Calibrated 1-sigma uncertainties in standardised label units.
+
+    ``mean`` and ``total``: the mixture mean and total variance (`mixture`);
+    ``snr``: the standardised log10 S/N of each spectrum (`snr_feature`; the training
+    spectra's typical value if None). Models whose constants have ``calib_coef``
+    (gaiaxp-labels 1.2.0 on) scale each star's sigma by ``exp(design @ coef)``
+    (`calibration_design`), a smooth function of the star's labels, its sigma and S/N
+    fitted on the validation split, and then by one factor per label
+    (``calibration``); older models by that factor alone.
+    """
+    sd = np.sqrt(total)
+    sigma = sd * const["calibration"][None, :]
+    if "calib_coef" not in const:
+        return sigma
+    if snr is None:
+        snr = np.full(len(sd), (float(const["log_snr_default"]) - float(
+            const["log_snr_mean"])) / float(const["log_snr_std"]))
+    for i in range(sd.shape[1]):
+        design = calibration_design(mean, sd, snr, const, i)
+        sigma[:, i] *= np.exp(design @ const["calib_coef"][i])
+    return sigma
+
+
+def combine_ensemble(out, const, snr=None):
     """Mixture of the members' Gaussians, in physical label units.
 
     Parameters
     ----------
     out : ndarray, shape (n_spec, n_members, 2 * n_labels)
         Standardised means and log variances of each member.
+    const : dict
+        The model's constants.
+    snr : ndarray, shape (n_spec,), optional
+        Standardised log10 S/N of each spectrum (`snr_feature`), used by the
+        uncertainty calibration of models that have one (`calibrated_sigma`).
 
     Returns
     -------
@@ -385,7 +433,7 @@ def combine_ensemble(out, const):
         disagreement (standard deviation of their means, standardised units).
     """
     mean, spread, total = mixture(out)
-    sigma = np.sqrt(total) * const["calibration"][None, :]
+    sigma = calibrated_sigma(mean, total, const, snr)
     ymean, ystd = const["label_mean"], const["label_std"]
     m = mean * ystd + ymean
     if "label_lo" in const:
