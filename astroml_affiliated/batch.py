@@ -39,7 +39,8 @@ from .errors import AstroMLError, DeviceError, InputError, WeightsError
 
 __all__ = ["find_flares_batch", "estimate_parameters_batch", "difference_batch",
            "run_batch", "expand_inputs", "expand_pairs",
-           "read_lightcurve", "read_spectrum", "read_image", "read_image_pair",
+           "read_lightcurve", "read_spectrum", "read_photometry", "read_image",
+           "read_image_pair",
            "write_table_atomic", "write_ccd_atomic", "write_lightcurve_fits", "TASKS", "STATUS_OK",
            "STATUS_EMPTY", "STATUS_ERROR", "BatchInterrupted"]
 
@@ -92,7 +93,8 @@ TASKS = {
                     ("threshold", "model", "device", "quality_bitmask")),
     "spectra": _Task("spectra", "astroml_affiliated.batch:read_spectrum",
                      "astroml_affiliated.spectra:estimate_parameters", "spectrum",
-                     ("model", "device", "min_good_fraction", "batch_size"),
+                     ("model", "device", "min_good_fraction", "batch_size",
+                      "photometry"),
                      batched=True),
     "diff": _Task("diff", "astroml_affiliated.batch:read_image_pair",
                   "astroml_affiliated.batch:_difference_pair", "image pair",
@@ -156,6 +158,107 @@ def read_spectrum(path):
                 if path.lower().endswith((".fits", ".fit", ".fits.gz")):
                     return cls.read(path, format="tabular-fits")
             raise
+
+
+def read_photometry(photometry, inputs):
+    """The magnitudes of each spectrum file of a batch run, from a table.
+
+    Parameters
+    ----------
+    photometry : str, path or `~astropy.table.Table`
+        A table (or a file that `astropy.table.Table.read` reads: ECSV, CSV, FITS, ...)
+        with a ``file`` column naming a spectrum file and the Gaia DR3 ``G``, ``BP``,
+        ``RP`` and 2MASS ``J``, ``H``, ``K`` (or ``Ks``) magnitudes, column names
+        case-insensitive, numbers or in mag. A row belongs to the input whose file name
+        (without the directory) is the file name of its ``file`` value; rows that
+        belong to no input are ignored. Masked or NaN magnitudes are passed on: that
+        spectrum's file then gets an ``error`` row.
+    inputs : list of str
+        The spectrum files of the run (see `expand_inputs`).
+
+    Returns
+    -------
+    list of dict
+        For each input, in order, ``{band: magnitude}`` (floats).
+
+    Raises
+    ------
+    InputError
+        The table cannot be read, lacks the ``file`` column or a band, has a band that
+        is not a magnitude, or has two rows for one file name; an input is not a file,
+        shares its file name with another input, or has no row.
+    """
+    from astropy.table import Table
+
+    from .spectra.core import PHOT_BANDS
+
+    if isinstance(photometry, Table):
+        table, name = photometry, "the photometry table"
+    elif not _is_pathlike(photometry):
+        raise InputError("photometry must be a table or the path of one, not "
+                         f"{type(photometry).__name__}")
+    else:
+        name = os.fspath(photometry)
+        try:
+            table = Table.read(name)
+        except Exception as exc:
+            raise InputError(f"cannot read the photometry table {name}: {_one_line(exc)}"
+                             " (give a table astropy reads, e.g. .ecsv, .csv or .fits)") \
+                from None
+    bands = "G, BP, RP, J, H, K (or Ks)"
+    lower = {c.lower(): c for c in table.colnames}
+    lookup = {c.upper(): c for c in table.colnames}
+    lookup.setdefault("K", lookup.get("KS"))
+    missing = (["file"] if "file" not in lower else []) + \
+        [b for b in PHOT_BANDS if lookup.get(b) is None]
+    if missing:
+        raise InputError(f"{name} has no {', '.join(repr(m) for m in missing)} "
+                         f"column(s); it needs a 'file' column naming each spectrum file "
+                         f"and the magnitudes {bands} (column names case-insensitive)")
+    mags = {}
+    for band in PHOT_BANDS:
+        col = table[lookup[band]]
+        unit = getattr(col, "unit", None)
+        if unit is not None and str(unit) not in ("", "mag"):
+            raise InputError(f"{name}: column {lookup[band]!r} is in {unit}, not in "
+                             "magnitudes")
+        try:
+            values = np.ma.asarray(getattr(col, "value", col), dtype=float)
+        except (TypeError, ValueError):
+            raise InputError(f"{name}: column {lookup[band]!r} is not numeric") from None
+        mags[band] = np.ma.filled(values, np.nan)
+    files = np.ma.filled(np.ma.asarray(table[lower["file"]]).astype(str), "")
+    row_of = {}
+    for row, value in enumerate(files):
+        base = os.path.basename(value.strip())
+        if not base:
+            continue
+        if base in row_of:
+            raise InputError(f"{name} has two rows for {base} (rows {row_of[base] + 1} "
+                             f"and {row + 1}); give one row per spectrum file")
+        row_of[base] = row
+    out, seen, without = [], {}, []
+    for item in inputs:
+        if not isinstance(item, str):
+            raise InputError("photometry is matched to spectra by file name: give "
+                             "spectrum files, not in-memory spectra")
+        base = os.path.basename(item)
+        if base in seen:
+            raise InputError(f"{seen[base]} and {item} have the same file name: "
+                             "photometry rows are matched by file name, so run them "
+                             "separately")
+        seen[base] = item
+        if base not in row_of:
+            without.append(item)
+            continue
+        out.append({band: float(mags[band][row_of[base]]) for band in PHOT_BANDS})
+    if without:
+        raise InputError(f"{name} has no row for {len(without)} of {len(inputs)} spectrum "
+                         f"file(s): {', '.join(without[:5])}"
+                         + (", ..." if len(without) > 5 else "")
+                         + " (its 'file' column is compared by file name, without the "
+                         "directory)")
+    return out
 
 
 def read_image(path, *, unit=None):
@@ -588,17 +691,27 @@ def _process_chunk(task_name, items, options):
     reader = _import(task.reader)
     reader_options = {k: v for k, v in options.items() if k in task.reader_options}
     options = {k: v for k, v in options.items() if k not in task.reader_options}
+    photometry = options.pop("photometry", None)  # {index: {band: magnitude}}
     loaded, results = [], {}
     for index, item in items:
         try:
             read = _is_pathlike(item) or (task.pairs and isinstance(item, tuple))
-            loaded.append((index, reader(item, **reader_options) if read else item))
+            obj = reader(item, **reader_options) if read else item
+            if photometry is not None and _n_spectra(obj) != 1:
+                raise InputError(f"the file holds {_n_spectra(obj)} spectra, but the "
+                                 "photometry table has one row per file: give files "
+                                 "with one spectrum each")
+            loaded.append((index, obj))
         except _FATAL:
             raise
         except Exception as exc:
             results[index] = (index, STATUS_ERROR, None, _one_line(exc), {})
     if task.batched and len(loaded) > 1:
         try:
+            if photometry is not None:  # one spectrum per input: one row each
+                options["photometry"] = {band: np.array([photometry[i][band]
+                                                         for i, _ in loaded])
+                                         for band in photometry[loaded[0][0]]}
             table = predict([obj for _, obj in loaded], **options)
             counts = [_n_spectra(obj) for _, obj in loaded]
             if sum(counts) == len(table):
@@ -614,6 +727,8 @@ def _process_chunk(task_name, items, options):
         except Exception:
             pass  # one bad input spoils a joint call: fall back to one call per input
     for index, obj in loaded:
+        if photometry is not None:
+            options["photometry"] = photometry[index]
         try:
             table = _annotate(task, _plain(predict(obj, **options)), obj)
         except _FATAL:
@@ -943,6 +1058,21 @@ def run_batch(task, inputs, *, client=None, n_workers=None, output=None, resume=
     items = expand_pairs(inputs) if task.pairs else expand_inputs(inputs)
     if task.pairs:
         _check_diff_options(items, options)
+    photometry = None
+    if options.get("photometry") is not None:
+        photometry = read_photometry(options["photometry"], items)
+        # recorded in meta['batch'] (and so compared by a resume): the file, not the data
+        options["photometry"] = (os.fspath(options["photometry"])
+                                 if _is_pathlike(options["photometry"]) else "<Table>")
+    else:
+        options.pop("photometry", None)
+
+    def chunk_options(chunk):
+        """The options of a chunk of ``[(index, item), ...]``: with its inputs'
+        photometry only, not that of the whole run."""
+        if photometry is None:
+            return options
+        return {**options, "photometry": {i: photometry[i] for i, _ in chunk}}
     fmt = None
     previous = None
     if output is not None:
@@ -1041,13 +1171,13 @@ def run_batch(task, inputs, *, client=None, n_workers=None, output=None, resume=
             if dask_client is None:
                 for index, item in todo:
                     collect(_run_chunk(task.name, [(index, item)], [labels[index]],
-                                       options))
+                                       chunk_options([(index, item)])))
                     bar.update(1)
             else:
                 n_used = _n_workers(dask_client)
                 size = chunk_size or max(1, min(16, math.ceil(len(todo) / (4 * n_used))))
-                _run_on_dask(dask_client, task, todo, labels, options, int(size), collect,
-                             bar)
+                _run_on_dask(dask_client, task, todo, labels, chunk_options, int(size),
+                             collect, bar)
     except BaseException as exc:
         bar.close()
         save(False)
@@ -1064,13 +1194,13 @@ def run_batch(task, inputs, *, client=None, n_workers=None, output=None, resume=
     return table
 
 
-def _run_on_dask(client, task, todo, labels, options, size, collect, bar):
+def _run_on_dask(client, task, todo, labels, chunk_options, size, collect, bar):
     from distributed import as_completed
 
     futures = {}
     for chunk in _chunks(todo, size):
         fut = client.submit(_run_chunk, task.name, chunk, [labels[i] for i, _ in chunk],
-                            options, pure=False)
+                            chunk_options(chunk), pure=False)
         futures[fut] = chunk
     try:
         for fut in as_completed(list(futures)):
@@ -1209,6 +1339,11 @@ def estimate_parameters_batch(inputs, *, client=None, n_workers=None, output=Non
     `~astroml_affiliated.spectra.estimate_parameters` (``model``, ``device``,
     ``min_good_fraction``, ``batch_size``). The spectra of a chunk are predicted in one
     call; a chunk with a bad spectrum falls back to one call per input.
+
+    ``photometry=`` a table (or the path of one) with a ``file`` column and the
+    magnitudes of each input file's star, matched by file name (see
+    `read_photometry`), runs the photometry model (``'gaiaxp-labels-phot'``) instead;
+    every input must then be a file with one spectrum and a row in the table.
 
     Returns
     -------

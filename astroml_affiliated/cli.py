@@ -3,7 +3,8 @@
 ``astroml-affiliated demo`` runs every capability on embedded inputs (no network);
 ``astroml-affiliated weights list|fetch|verify|path`` manages the trained weights;
 ``astroml-affiliated flares FILES... -o flares.ecsv`` and ``astroml-affiliated spectra
-FILES... -o params.ecsv`` run a model on many files (see :mod:`astroml_affiliated.batch`);
+FILES... -o params.ecsv [--photometry TABLE]`` run a model on many files (see
+:mod:`astroml_affiliated.batch`);
 ``astroml-affiliated diff SCIENCE REFERENCE -o diff.fits [--transients t.ecsv]``
 differences one image pair, ``astroml-affiliated diff --pairs pairs.txt -o t.ecsv
 --outdir diffs/`` many.
@@ -81,7 +82,7 @@ EXIT_SOME_FAILED = 3
 def _batch_options(args):
     options = {}
     for name in ("threshold", "model", "device", "quality_bitmask", "min_good_fraction",
-                 "unit", "align", "saturation", "gain", "outdir"):
+                 "unit", "align", "saturation", "gain", "outdir", "photometry"):
         value = getattr(args, name, None)
         if value is not None:
             options[name] = value
@@ -277,6 +278,15 @@ def build_parser():
     _add_batch_arguments(spectra, "spectrum")
     spectra.add_argument("--min-good-fraction", dest="min_good_fraction", type=float,
                          help="least fraction of good pixels (default 0.8)")
+    spectra.add_argument(
+        "--photometry", metavar="TABLE",
+        help="a table (anything astropy's Table.read reads: .ecsv, .csv, .fits) with "
+             "each star's Gaia DR3 G, BP, RP and 2MASS J, H, K (or Ks) magnitudes "
+             "(column names case-insensitive) and a 'file' column; a row belongs to "
+             "the spectrum file with the same file name (directories are ignored). "
+             "Every spectrum file needs exactly one row, and must hold one spectrum; "
+             "other rows are ignored. Runs the model gaiaxp-labels-phot (spectrum + "
+             "colours) instead of gaiaxp-labels")
     return parser
 
 
