@@ -378,6 +378,24 @@ def test_calibration_bands_and_star_by_star_sigma_model():
 
 
 @needs_weights
+@pytest.mark.skipif(not _weights_available("gaiaxp-labels-ensemble"),
+                    reason="gaiaxp-labels-ensemble weights not available")
+def test_default_network_agrees_with_the_ensemble():
+    """The default model is one distilled network; the ensemble it learnt from stays
+    available by name and gives labels within the two models' uncertainties."""
+    from astroml_affiliated.spectra import estimate_parameters
+
+    s = make_spectrum(8, seed=4)
+    one = estimate_parameters(s, model=MODEL, device="cpu")
+    four = estimate_parameters(s, model="gaiaxp-labels-ensemble", device="cpu")
+    assert one.meta["n_members"] == 1 and four.meta["n_members"] == 4
+    assert one.meta["model"] == MODEL and four.meta["model"] == "gaiaxp-labels-ensemble"
+    a, b = values(one), values(four)
+    diff = np.abs(a[:, :4] - b[:, :4]) / np.hypot(a[:, 4:], b[:, 4:])
+    assert np.median(diff) < 0.5 and diff.max() < 3  # synthetic spectra: not all in domain
+
+
+@needs_weights
 def test_caller_spectrum_unchanged():
     from astroml_affiliated.spectra import estimate_parameters
 

