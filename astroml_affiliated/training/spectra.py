@@ -32,13 +32,15 @@ import numpy as np
 from ..spectra import core
 
 MODEL_NAME = "gaiaxp-labels"
-VERSION = "1.1.0"  # the deep ensemble (and the teacher of the distilled network)
+VERSION = "1.1.0"  # the deep ensemble's members (and the teacher of the distilled network)
+ENSEMBLE_VERSION = "1.1.1"  # the same members with the star-by-star calibration
 STUDENT_VERSION = "1.2.0"  # one network distilled from the 1.1.0 ensemble
 #: Registry name of the 1.1.0 ensemble since the distilled network (1.2.0) became
 #: ``gaiaxp-labels``; its files keep the ``gaiaxp-labels-1.1.0`` prefix.
 ENSEMBLE_NAME = "gaiaxp-labels-ensemble"
 PHOT_MODEL_NAME = "gaiaxp-labels-phot"  # the same ensemble with colours as inputs
-PHOT_VERSION = "1.0.0"
+PHOT_VERSION = "1.0.0"  # its members
+PHOT_CALIBRATED_VERSION = "1.0.1"  # the same members with the star-by-star calibration
 TEFF_MAX = 7000.0
 N_PCA = 16
 
@@ -529,6 +531,25 @@ def _load_members(directory, n, kwargs, name=MODEL_NAME, version=VERSION):
     return members, files
 
 
+def prepare(lib, tr, va, y, yerr, mags=None):
+    """Constants fitted on the training stars ``tr`` (and colour constants with
+    ``mags``) and the arrays `train_member` takes: flux, errors, log10 S/N and
+    standardised labels with their errors, for ``tr`` and the validation stars ``va``."""
+    flux, err = lib["flux"], lib["flux_error"]
+    const = fit_constants(flux[tr], err[tr], y[tr])
+    if mags is not None:
+        fit_colour_constants(const, _rows(mags, tr))
+    ys = (y - const["label_mean"]) / const["label_std"]
+    es = yerr / const["label_std"]
+    ls = core.log_snr(flux, err, const)
+    data = {"ftrain": flux[tr], "etrain": err[tr], "lstrain": ls[tr],
+            "ytrain": np.concatenate([ys[tr], es[tr]], axis=1),
+            "fval": flux[va], "eval": err[va], "lsval": ls[va],
+            "yval": np.concatenate([ys[va], es[va]], axis=1),
+            "mtrain": _rows(mags, tr), "mval": _rows(mags, va)}
+    return const, data
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="weights", help="directory of registry.json")
@@ -574,7 +595,10 @@ def main(argv=None):
         parser.error("--photometry trains an ensemble; it does not take --distil or --teacher")
     name, version = ((PHOT_MODEL_NAME, PHOT_VERSION) if args.photometry
                      else (MODEL_NAME, VERSION))  # name: the files' prefix
-    registry_name = PHOT_MODEL_NAME if args.photometry else ENSEMBLE_NAME
+    # registered as: the members keep the version they were trained as; the constants
+    # (and the registered model) carry the version of their calibration
+    registry_name, reg_version = ((PHOT_MODEL_NAME, PHOT_CALIBRATED_VERSION)
+                                  if args.photometry else (ENSEMBLE_NAME, ENSEMBLE_VERSION))
     t0 = time.time()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -591,17 +615,7 @@ def main(argv=None):
     tr = (lib["split"] == "train") & domain
     va = (lib["split"] == "val") & domain
     flux, err = lib["flux"], lib["flux_error"]
-    const = fit_constants(flux[tr], err[tr], y[tr])
-    if mags is not None:
-        fit_colour_constants(const, _rows(mags, tr))
-    ys = (y - const["label_mean"]) / const["label_std"]
-    es = yerr / const["label_std"]
-    ls = core.log_snr(flux, err, const)
-    data = {"ftrain": flux[tr], "etrain": err[tr], "lstrain": ls[tr],
-            "ytrain": np.concatenate([ys[tr], es[tr]], axis=1),
-            "fval": flux[va], "eval": err[va], "lsval": ls[va],
-            "yval": np.concatenate([ys[va], es[va]], axis=1),
-            "mtrain": _rows(mags, tr), "mval": _rows(mags, va)}
+    const, data = prepare(lib, tr, va, y, yerr, mags)
     print(f"train {tr.sum()} val {va.sum()} stars (Teff < {TEFF_MAX:.0f} K)", flush=True)
     arch = {"n_pixels": n_inputs(const), "n_extra": n_extra(const), "n_labels": 4,
             "hidden": list(hidden), "dropout": args.dropout}
@@ -623,7 +637,10 @@ def main(argv=None):
     if teacher_dir is not None:
         # the ensemble as written by this command: its members, constants and record
         members, files = _load_members(teacher_dir, args.members, arch, name, version)
-        npz = teacher_dir / f"{name}-{version}-constants.npz"
+        # the constants registered with the members (normalisation, principal
+        # components: those of the training; the calibration is fitted again below)
+        npz = teacher_dir / json.loads((teacher_dir / "registry.json").read_text())[
+            "models"][registry_name]["input"]["constants"]
         with np.load(npz) as saved:
             const = {k: saved[k] for k in saved.files}
         print(f"teacher: {args.members} members and constants from {teacher_dir}")
@@ -652,8 +669,8 @@ def main(argv=None):
             const.pop("hot_coef", None)
             entry = json.loads((out / "registry.json").read_text())["models"][registry_name]
             histories = entry["training"]["members"]
-        figures = calibrate(members, const, lib, va, flux, err, mags)
-        npz = out / f"{name}-{version}-constants.npz"
+        figures = calibrate(members, const, lib, va, flux, err, mags, sigma_model=True)
+        npz = out / f"{name}-{reg_version}-constants.npz"
         np.savez(npz, **{k: np.asarray(v) for k, v in const.items()})
         elapsed = (entry["training"]["seconds"] if args.calibrate_only
                    else time.time() - t0)
@@ -661,7 +678,7 @@ def main(argv=None):
         if not args.no_register:
             from ..weights import write_registry_entry
             write_registry_entry(
-                registry_name, version=version,
+                registry_name, version=reg_version,
                 description="Teff, log g, [Fe/H], [alpha/M] from Gaia XP sampled "
                             + ("spectra and Gaia/2MASS colours" if mags is not None
                                else "spectra")
@@ -679,7 +696,7 @@ def main(argv=None):
                           "seconds": round(elapsed), **figures},
                 model_card=f"docs/models/{name}.rst",
                 registry_path=out / "registry.json")
-            print(f"registered {registry_name} {version} in {out / 'registry.json'}")
+            print(f"registered {registry_name} {reg_version} in {out / 'registry.json'}")
     if args.distil:
         distil(args, data, const, members, lib, va, flux, err, arch, common,
                model_input, command, out, t0)
@@ -730,7 +747,7 @@ def distil(args, data, const, teacher, lib, va, flux, err, arch, common, model_i
             architecture_kwargs=arch, files=[path, npz],
             input={**model_input, "constants": npz.name},
             training={"command": command + " --distil" + teacher_from, **common,
-                      "teacher": f"{MODEL_NAME} {VERSION} ({args.members} members, "
+                      "teacher": f"{ENSEMBLE_NAME} {VERSION} ({args.members} members, "
                                  "trained by the same command unless --teacher)",
                       "distil_weight": args.distil_weight, "mix": args.mix,
                       "student_epochs": args.student_epochs,
