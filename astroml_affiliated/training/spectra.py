@@ -154,12 +154,14 @@ def n_inputs(const):
 
 # -- training ------------------------------------------------------------------------------
 
-def _nll(n_labels, beta=0.0):
+def _nll(n_labels, beta=0.0, label_weights=None):
     """Masked Gaussian negative log-likelihood with the label errors added to the
     predicted variance; ``beta > 0`` gives the beta-NLL of Seitzer et al. (2022), which
-    stops the fit from trading accuracy of the means for small variances."""
+    stops the fit from trading accuracy of the means for small variances.
+    ``label_weights`` (one per label; None: all 1) weight each label's term."""
     from ..device import import_tensorflow
     tf = import_tensorflow()
+    w = None if label_weights is None else tf.constant(label_weights, tf.float32)
 
     def loss(y_true, y_pred):
         y, yerr = y_true[:, :n_labels], y_true[:, n_labels:]
@@ -171,22 +173,26 @@ def _nll(n_labels, beta=0.0):
         nll = 0.5 * (tf.math.log(var) + (y0 - mu) ** 2 / var)
         if beta:
             nll = nll * tf.stop_gradient(var ** beta)
+        if w is not None:
+            nll = nll * w
         nll = tf.where(ok, nll, 0.0)
         return tf.reduce_sum(nll) / tf.maximum(tf.reduce_sum(tf.cast(ok, tf.float32)), 1.0)
 
     return loss
 
 
-def _distil_loss(n_labels, beta=0.5, weight=1.0):
+def _distil_loss(n_labels, beta=0.5, weight=1.0, label_weights=None):
     """Loss of the distilled network: the beta-NLL on the true labels (`_nll`) plus
     ``weight`` times a teacher term on every label of every star (a label missing in
     APOGEE still has the teacher's value): ``0.5 (mu - mu_t)^2 / sigma_t`` (the scale of
     the beta-NLL with beta = 0.5) plus ``0.25 (log var - log var_t)^2``, where
     ``mu_t`` and ``var_t`` are the teacher ensemble's mixture mean and total variance
-    (standardised units). ``y_true`` holds labels, label errors, ``mu_t``, ``log var_t``."""
+    (standardised units). ``y_true`` holds labels, label errors, ``mu_t``, ``log var_t``.
+    ``label_weights`` weight each label in both terms (None: all 1)."""
     from ..device import import_tensorflow
     tf = import_tensorflow()
-    nll = _nll(n_labels, beta)
+    nll = _nll(n_labels, beta, label_weights)
+    w = None if label_weights is None else tf.constant(label_weights, tf.float32)
 
     def loss(y_true, y_pred):
         truth = nll(y_true[:, :2 * n_labels], y_pred)
@@ -194,6 +200,8 @@ def _distil_loss(n_labels, beta=0.5, weight=1.0):
         mu, logvar = y_pred[:, :n_labels], tf.clip_by_value(y_pred[:, n_labels:], -14.0, 8.0)
         teach = (0.5 * (mu - tmu) ** 2 * tf.exp(-0.5 * tlogvar)
                  + 0.25 * (logvar - tlogvar) ** 2)
+        if w is not None:
+            teach = teach * w
         return truth + weight * tf.reduce_mean(teach)
 
     return loss
@@ -332,7 +340,7 @@ def _select_callback(keras, x_val, y_val, n_labels, patience):
 
 def train_member(seed, data, const, *, epochs, batch, hidden, dropout, lr, weight_decay,
                  patience, beta=0.0, noise=1.0, verbose=0, distil=None, teacher=None,
-                 mix=0.0):
+                 mix=0.0, label_weights=None):
     """Train one member; returns the model (best validation epoch) and its history.
 
     With ``distil`` (the teacher term's weight), the network is the distilled student
@@ -351,8 +359,8 @@ def train_member(seed, data, const, *, epochs, batch, hidden, dropout, lr, weigh
     steps = int(np.ceil(len(data["ftrain"]) / batch)) * epochs
     sched = keras.optimizers.schedules.CosineDecay(lr, steps, alpha=0.01)
     model.compile(optimizer=keras.optimizers.AdamW(sched, weight_decay=weight_decay),
-                  loss=_nll(n_labels, beta) if distil is None
-                  else _distil_loss(n_labels, beta, distil))
+                  loss=_nll(n_labels, beta, label_weights) if distil is None
+                  else _distil_loss(n_labels, beta, distil, label_weights))
     if distil is not None and teacher is not None and mix > 0:
         tr = _distil_dataset(data["ftrain"], data["lstrain"],
                              data["ytrain"][:, :2 * n_labels], const, batch, seed,
@@ -582,6 +590,11 @@ def main(argv=None):
     parser.add_argument("--distil-weight", type=float, default=1.0,
                         help="weight of the teacher term in the student's loss")
     parser.add_argument("--student-epochs", type=int, default=150)
+    parser.add_argument("--student-label-weights", default="1,1,1,1",
+                        help="weights of Teff, log g, [Fe/H], [alpha/M] in the student's "
+                             "loss (both terms)")
+    parser.add_argument("--student-version", default=STUDENT_VERSION,
+                        help="version the student is written and registered as")
     parser.add_argument("--mix", type=float, default=0.5,
                         help="fraction of the student's training spectra mixed with "
                              "another training spectrum (teacher targets only)")
@@ -704,7 +717,11 @@ def main(argv=None):
 
 def distil(args, data, const, teacher, lib, va, flux, err, arch, common, model_input,
            command, out, t0):
-    """Train, calibrate, save and register the distilled network (`STUDENT_VERSION`)."""
+    """Train, calibrate, save and register the distilled network (``args.student_version``)."""
+    weights = [float(w) for w in args.student_label_weights.split(",")]
+    if len(weights) != len(core.LABELS):
+        raise ValueError(f"--student-label-weights needs {len(core.LABELS)} values")
+    label_weights = None if all(w == 1.0 for w in weights) else weights
     ts = time.time()
     tmu, tlv = teacher_targets(predict_members(teacher, core.features(
         data["ftrain"], data["etrain"], const)))
@@ -720,17 +737,18 @@ def distil(args, data, const, teacher, lib, va, flux, err, arch, common, model_i
                                lr=args.lr, weight_decay=args.weight_decay,
                                patience=args.patience, beta=args.beta, noise=0.0,
                                verbose=args.verbose, distil=args.distil_weight,
-                               teacher=teacher, mix=args.mix)
+                               teacher=teacher, mix=args.mix,
+                               label_weights=label_weights)
     best = int(hist["best_epoch"])
     record = {"best_epoch": best + 1, "epochs_run": len(hist["val_loss"]),
               "val_loss": float(hist["val_loss"][best]),
               "val_scatter": float(hist["val_scatter"][best])}
     print(f"student: best epoch {best + 1}/{len(hist['val_loss'])} scatter "
           f"{record['val_scatter']:.4f} ({time.time() - ts:.0f} s)", flush=True)
-    path = out / f"{MODEL_NAME}-{STUDENT_VERSION}.weights.h5"
+    path = out / f"{MODEL_NAME}-{args.student_version}.weights.h5"
     model.save_weights(path)
     figures = calibrate([model], const, lib, va, flux, err, sigma_model=True)
-    npz = out / f"{MODEL_NAME}-{STUDENT_VERSION}-constants.npz"
+    npz = out / f"{MODEL_NAME}-{args.student_version}-constants.npz"
     np.savez(npz, **{k: np.asarray(v) for k, v in const.items()})
     elapsed = time.time() - t0
     print(f"total training time {elapsed:.0f} s (student {time.time() - ts:.0f} s)",
@@ -739,14 +757,19 @@ def distil(args, data, const, teacher, lib, va, flux, err, arch, common, model_i
         from ..weights import write_registry_entry
         teacher_from = (f" --teacher {args.teacher}" if args.teacher else "")
         write_registry_entry(
-            MODEL_NAME, version=STUDENT_VERSION,
+            MODEL_NAME, version=args.student_version,
             description="Teff, log g, [Fe/H], [alpha/M] from Gaia XP sampled spectra: "
                         "one MLP with a Gaussian head, distilled from the "
                         f"{VERSION} deep ensemble of {args.members} MLPs",
             architecture="astroml_affiliated.spectra.models:build_gaiaxp_mlp",
             architecture_kwargs=arch, files=[path, npz],
             input={**model_input, "constants": npz.name},
-            training={"command": command + " --distil" + teacher_from, **common,
+            training={"command": command + " --distil" + teacher_from
+                      + (f" --student-label-weights {args.student_label_weights}"
+                         if label_weights else "")
+                      + (f" --student-version {args.student_version}"
+                         if args.student_version != STUDENT_VERSION else ""),
+                      **common, "label_weights": weights,
                       "teacher": f"{ENSEMBLE_NAME} {VERSION} ({args.members} members, "
                                  "trained by the same command unless --teacher)",
                       "distil_weight": args.distil_weight, "mix": args.mix,
@@ -756,7 +779,7 @@ def distil(args, data, const, teacher, lib, va, flux, err, arch, common, model_i
                       "seconds_student": round(time.time() - ts), **figures},
             model_card="docs/models/gaiaxp-labels.rst",
             registry_path=out / "registry.json")
-        print(f"registered {MODEL_NAME} {STUDENT_VERSION} in {out / 'registry.json'}")
+        print(f"registered {MODEL_NAME} {args.student_version} in {out / 'registry.json'}")
 
 
 if __name__ == "__main__":
