@@ -6,7 +6,7 @@ Usage::
     python -m astroml_affiliated.training.spectra --out weights/            # 1.1.0 ensemble
     python -m astroml_affiliated.training.spectra --out weights/ --photometry
 
-The default model ``gaiaxp-labels`` (1.2.0) is one network distilled from the 1.1.0 deep
+The default model ``gaiaxp-labels`` (1.3.0) is one network distilled from the 1.1.0 deep
 ensemble of four networks (registered as ``gaiaxp-labels-ensemble``; its files keep the
 ``gaiaxp-labels-1.1.0`` prefix): ``--distil`` trains the ensemble (the teacher) and then
 the student on the true labels and on the teacher's mixture mean and total variance;
@@ -34,7 +34,8 @@ from ..spectra import core
 MODEL_NAME = "gaiaxp-labels"
 VERSION = "1.1.0"  # the deep ensemble's members (and the teacher of the distilled network)
 ENSEMBLE_VERSION = "1.1.1"  # the same members with the star-by-star calibration
-STUDENT_VERSION = "1.2.0"  # one network distilled from the 1.1.0 ensemble
+STUDENT_VERSION = "1.3.0"  # one network distilled from the 1.1.0 ensemble, Teff weighted 3x
+STUDENT_LABEL_WEIGHTS = "3,1,1,1"  # 1.2.0: "1,1,1,1" (and --student-version 1.2.0)
 #: Registry name of the 1.1.0 ensemble since the distilled network (1.2.0) became
 #: ``gaiaxp-labels``; its files keep the ``gaiaxp-labels-1.1.0`` prefix.
 ENSEMBLE_NAME = "gaiaxp-labels-ensemble"
@@ -590,7 +591,7 @@ def main(argv=None):
     parser.add_argument("--distil-weight", type=float, default=1.0,
                         help="weight of the teacher term in the student's loss")
     parser.add_argument("--student-epochs", type=int, default=150)
-    parser.add_argument("--student-label-weights", default="1,1,1,1",
+    parser.add_argument("--student-label-weights", default=STUDENT_LABEL_WEIGHTS,
                         help="weights of Teff, log g, [Fe/H], [alpha/M] in the student's "
                              "loss (both terms)")
     parser.add_argument("--student-version", default=STUDENT_VERSION,
@@ -766,7 +767,7 @@ def distil(args, data, const, teacher, lib, va, flux, err, arch, common, model_i
             input={**model_input, "constants": npz.name},
             training={"command": command + " --distil" + teacher_from
                       + (f" --student-label-weights {args.student_label_weights}"
-                         if label_weights else "")
+                         if args.student_label_weights != STUDENT_LABEL_WEIGHTS else "")
                       + (f" --student-version {args.student_version}"
                          if args.student_version != STUDENT_VERSION else ""),
                       **common, "label_weights": weights,
