@@ -395,7 +395,8 @@ def calibrated_sigma(mean, total, const, snr=None):
     ``mean`` and ``total``: the mixture mean and total variance (`mixture`);
     ``snr``: the standardised log10 S/N of each spectrum (`snr_feature`; the training
     spectra's typical value if None). Models whose constants have ``calib_coef``
-    (gaiaxp-labels 1.2.0 on) scale each star's sigma by ``exp(design @ coef)``
+    (gaiaxp-labels 1.2.0 on, the ensemble 1.1.1, gaiaxp-labels-phot 1.0.1) scale each
+    star's sigma by ``exp(design @ coef)``
     (`calibration_design`), a smooth function of the star's labels, its sigma and S/N
     fitted on the validation split, and then by one factor per label
     (``calibration``); older models by that factor alone.
