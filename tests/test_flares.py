@@ -305,6 +305,45 @@ def test_collection_gives_one_table():
     assert set(np.asarray(tab["sector"])) == {3, 4}
 
 
+def test_count_coincident_counts_other_targets_only():
+    from astroml_affiliated.flares._high_level import count_coincident
+
+    peaks = np.array([10.000, 10.005, 10.006, 12.0, 12.001, 15.0])
+    target = np.array(["a", "b", "b", "a", "a", "c"])
+    # 10.000 (a) has b twice nearby -> 1 other target; b's events see a; 12.x only a
+    np.testing.assert_array_equal(count_coincident(peaks, target, 0.01),
+                                  [1, 1, 1, 0, 0, 0])
+    np.testing.assert_array_equal(count_coincident(peaks, target, 0.0), [0] * 6)
+
+
+@needs_weights
+def test_collection_marks_coincident_events():
+    """A jump at the same moment in two stars (as a spacecraft artefact would make) is
+    marked in both; a flare seen in one star only is not."""
+    import astropy.units as u
+
+    lcs = []
+    for k in range(3):
+        flares = [(700, 0.1, 8.0)] if k < 2 else []   # same cadence, same times
+        flares.append((1500 + 300 * k, 0.1, 8.0))      # each star's own flare
+        lc = make_lc(n=2600, flares=tuple(flares), seed=20 + k)
+        lc.meta["TARGETID"] = 100 + k
+        lc.meta["SECTOR"] = 5
+        lcs.append(lc)
+    tab = lk.LightCurveCollection(lcs).find_flares()
+    idx = np.asarray(tab["peak_index"])
+    n = np.asarray(tab["n_coincident"])
+    shared = np.abs(idx - 700) <= 3
+    own = np.abs(idx - (1500 + 300 * np.asarray(tab["lc_index"]))) <= 3
+    assert shared.sum() == 2 and np.all(n[shared] == 1)
+    assert own.sum() == 3 and np.all(n[own] == 0)
+    assert tab.meta["coincidence_window_min"] == pytest.approx(15.0)
+    off = lk.LightCurveCollection(lcs).find_flares(coincidence_window=0 * u.min)
+    assert np.all(np.asarray(off["n_coincident"]) == 0)
+    with pytest.raises(InputError, match="coincidence_window"):
+        lk.LightCurveCollection(lcs).find_flares(coincidence_window=5)
+
+
 @needs_weights
 def test_twenty_second_cadence_is_binned():
     from astroml_affiliated.flares import find_flares

@@ -1,6 +1,7 @@
 """Public flare-finding functions that take lightkurve objects."""
 
 import numpy as np
+from astropy import units as u
 from astropy.table import QTable
 
 from ..errors import InputError
@@ -465,14 +466,45 @@ def target_and_sector(lc):
     return target, sector
 
 
-def find_flares_collection(collection, threshold=0.5, **kwargs):
+def count_coincident(peak_jd, target, window_days):
+    """For each event, the number of other targets with an event whose peak lies within
+    ``window_days`` of its peak (``peak_jd`` in days, any common zero point)."""
+    peak_jd = np.asarray(peak_jd, dtype=float)
+    target = np.asarray(target)
+    order = np.argsort(peak_jd, kind="stable")
+    t = peak_jd[order]
+    lo = np.searchsorted(t, t - window_days, side="left")
+    hi = np.searchsorted(t, t + window_days, side="right")
+    counts = np.zeros(len(t), dtype=np.int64)
+    for i in range(len(t)):
+        near = target[order[lo[i]:hi[i]]]
+        counts[order[i]] = len(set(near.tolist()) - {target[order[i]]})
+    return counts
+
+
+def find_flares_collection(collection, threshold=0.5, *, coincidence_window=15 * u.min,
+                           **kwargs):
     """Find flares in every light curve of a `lightkurve.LightCurveCollection`.
 
     Returns one `FlareTable` with extra columns ``target`` (TIC/KIC/EPIC id, ``OBJECT``
-    or ``lcN``), ``sector`` (sector, quarter or campaign; -1 if unknown) and
-    ``lc_index`` (position in the collection). Other parameters as for `find_flares`.
+    or ``lcN``), ``sector`` (sector, quarter or campaign; -1 if unknown), ``lc_index``
+    (position in the collection) and ``n_coincident``: the number of *other* targets in
+    the collection with an event peaking within ``coincidence_window`` (a Quantity of
+    time, default 15 min; 0 turns the count off) of this one. Two stars flaring within
+    minutes of each other is rare, while spacecraft and scattered-light artefacts hit
+    every star observed at that moment, so ``n_coincident > 0`` marks events to look at
+    (they are kept, not removed: in a large collection of active stars chance
+    coincidences happen too). Other parameters as for `find_flares`.
     """
     from astropy.table import vstack
+
+    try:
+        window = u.Quantity(coincidence_window).to_value(u.day)
+    except (TypeError, u.UnitsError):
+        raise InputError("coincidence_window must be a time Quantity (e.g. 15 * u.min), "
+                         f"not {coincidence_window!r}") from None
+    if not np.isfinite(window) or window < 0:
+        raise InputError(f"coincidence_window must be >= 0, not {coincidence_window!r}")
 
     try:
         items = list(collection)
@@ -498,4 +530,9 @@ def find_flares_collection(collection, threshold=0.5, **kwargs):
     out.meta.clear()
     out.meta.update(meta)
     out.meta["n_lightcurves"] = len(items)
+    # peaks on one time scale (the light curves' zero points may differ: use JD, TDB)
+    peak_jd = out["tpeak"].tdb.jd if len(out) else np.zeros(0)
+    out["n_coincident"] = (count_coincident(peak_jd, np.asarray(out["target"]), window)
+                           if window > 0 else np.zeros(len(out), dtype=np.int64))
+    out.meta["coincidence_window_min"] = window * 1440.0
     return out
