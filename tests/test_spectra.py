@@ -371,6 +371,11 @@ def test_calibration_bands_and_star_by_star_sigma_model():
     # features are clipped to the fitted range: a wild input gives a bounded sigma
     wild = core.calibrated_sigma(mean[:1] * 1e3, total[:1], const, snr[:1] * 1e3)
     assert np.all(wild < 0.2 * np.exp(0.5 * 5 + 0.3 * 5) * 1.5)
+    # without a S/N the training spectra's typical one is used
+    const.update(log_snr_default=2.0, log_snr_mean=1.5, log_snr_std=0.5)
+    np.testing.assert_allclose(core.calibrated_sigma(mean[:5], total[:5], const),
+                               core.calibrated_sigma(mean[:5], total[:5], const,
+                                                     np.ones(5)))
     # without the sigma model (versions up to 1.1.0): one factor per label
     plain = {"calibration": np.array([1.0, 2.0, 3.0, 4.0])}
     np.testing.assert_allclose(core.calibrated_sigma(mean, total, plain),
