@@ -29,8 +29,8 @@ tox: $(STAMP)
 	$(BIN)/tox
 
 benchmarks: $(STAMP)
-	@echo "Benchmarks need ../shared/data; see benchmarks/README.md"
-	for b in benchmarks/*.py; do $(BIN)/python $$b ../shared/data || exit 1; done
+	@echo "Benchmarks run one at a time, on demand: they need ../shared/data (and stella's"
+	@echo "models for the flare comparisons). Commands: benchmarks/README.md"
 
 clean:
 	rm -rf $(VENV) .tox build dist *.egg-info docs/_build docs/api $(DEMO_OUT)
