@@ -536,3 +536,121 @@ def test_photometry_bad_inputs_raise_input_error():
         estimate_parameters(spec, photometry=phot, model=MODEL)
     with pytest.raises(InputError, match="needs the stars' photometry"):
         estimate_parameters(spec, model=PHOT_MODEL)
+
+
+# -- audit: units of the uncertainty, gaps, batches, models, masked photometry ---------------
+
+@needs_weights
+def test_uncertainty_in_another_unit_than_the_flux():
+    """An uncertainty in another (convertible) unit than the flux is converted, not read
+    as if it were in the flux's unit (which gave a S/N 100 times too high here)."""
+    from astroml_affiliated.spectra import estimate_parameters
+
+    s = make_spectrum(2)
+    ref = values(estimate_parameters(s, model=MODEL))
+    err = s.uncertainty.array * FLAM
+    cgs = u.Unit("erg s-1 cm-2 AA-1")
+    for unc in (StdDevUncertainty(err.to(cgs)), VarianceUncertainty(err.to(cgs) ** 2),
+                InverseVariance(err.to(cgs) ** -2)):
+        v = Spectrum(spectral_axis=s.spectral_axis, flux=s.flux, uncertainty=unc)
+        np.testing.assert_allclose(values(estimate_parameters(v, model=MODEL)), ref,
+                                   rtol=1e-4, atol=1e-6)
+
+
+def test_gaps_in_the_spectral_axis_are_not_filled_by_their_neighbours():
+    """A stretch of wavelengths without pixels leaves the model pixels there without data
+    (before, the two pixels beside the gap were stretched over it); regular axes keep
+    the midpoint edges exactly."""
+    grid = core.xp_grid()
+    w = np.arange(3300.0, 10300.0, 5.0)
+    for axis in (w, grid, np.exp(np.arange(np.log(3300), np.log(10300), 5e-4)),
+                 np.sort(np.concatenate([w, w + 1.0]))):
+        edges = core.bin_edges(axis)
+        lo, hi = core.pixel_bounds(axis)
+        assert np.array_equal(lo, edges[:-1]) and np.array_equal(hi, edges[1:])
+    keep = (w < 5000) | (w > 5500)
+    f = np.ones((1, keep.sum()))
+    _, _, good = core.resample(w[keep], f, f * 0.01, np.ones_like(f, bool), grid)
+    in_gap = (grid > 5010) & (grid < 5490)
+    assert not good[0, in_gap].any() and good[0, ~((grid > 4990) & (grid < 5510))].all()
+    # the same spectrum with the gap as NaN pixels gives the same model pixels
+    fn = np.ones((1, w.size))
+    fn[0, ~keep] = np.nan
+    _, _, good_nan = core.resample(w, fn, None, np.isfinite(fn), grid)
+    np.testing.assert_array_equal(good, good_nan)
+
+
+@needs_weights
+def test_gap_counts_as_bad_pixels():
+    from astroml_affiliated.spectra import estimate_parameters
+
+    w = np.arange(3300.0, 10300.0, 5.0)
+    s = make_spectrum(2, wave=w)
+    keep = (w < 5000) | (w > 5500)
+    gap = Spectrum(spectral_axis=w[keep] * u.AA, flux=s.flux[:, keep],
+                   uncertainty=StdDevUncertainty(s.uncertainty.array[:, keep] * FLAM))
+    flux = s.flux.value.copy()
+    flux[:, ~keep] = np.nan
+    nan = Spectrum(spectral_axis=w * u.AA, flux=flux * FLAM, uncertainty=s.uncertainty)
+    t_gap, t_nan = (estimate_parameters(x, model=MODEL) for x in (gap, nan))
+    assert np.all(t_gap["masked_fraction"] > 0.07)
+    np.testing.assert_allclose(values(t_gap), values(t_nan), rtol=1e-6)
+    wide = (w < 4000) | (w > 6000)  # 29% of the model's pixels: refused, like NaN
+    with pytest.raises(InputError, match="good data in only"):
+        estimate_parameters(Spectrum(spectral_axis=w[wide] * u.AA,
+                                     flux=s.flux[:, wide]), model=MODEL)
+
+
+@needs_weights
+def test_bad_row_of_a_batch_is_named_and_other_bad_arguments():
+    from astroml_affiliated.spectra import estimate_parameters
+
+    s = make_spectrum(4)
+    flux = s.flux.value.copy()
+    flux[2] = np.nan  # one bad row fails the whole call, naming that row
+    with pytest.raises(InputError, match="spectrum 2: no good pixels"):
+        estimate_parameters(Spectrum(spectral_axis=s.spectral_axis, flux=flux * FLAM),
+                            model=MODEL)
+    with pytest.raises(InputError, match="spectrum 6: no good pixels"):
+        estimate_parameters([s, Spectrum(spectral_axis=s.spectral_axis, flux=flux * FLAM)],
+                            model=MODEL)
+    # magnitudes as a plain unit (u.mag, not u.ABmag) are no flux density either
+    with pytest.raises(InputError, match="magnitudes"):
+        estimate_parameters(Spectrum(spectral_axis=s.spectral_axis,
+                                     flux=np.full(343, 12.0) * u.mag), model=MODEL)
+    for bs in (0, -1, None):
+        with pytest.raises(InputError, match="batch_size"):
+            estimate_parameters(s, model=MODEL, batch_size=bs)
+
+
+def test_model_that_is_no_spectrum_model_raises_input_error():
+    from astroml_affiliated.spectra import estimate_parameters
+
+    with pytest.raises(InputError, match="not a spectrum model"):
+        estimate_parameters(make_spectrum(1, kind="blackbody"), model="flares-cnn")
+
+
+@needs_phot_weights
+def test_masked_photometry_is_missing_not_used():
+    """A masked magnitude (a missing value in a masked Table, a masked Quantity or a
+    numpy masked array) is refused like NaN; before, the value under the mask was
+    used."""
+    from astropy.table import QTable, Table
+
+    from astroml_affiliated.spectra import estimate_parameters
+
+    spec = make_spectrum(2, seed=4)
+    phot = _typical_photometry(2)
+    tab = Table(phot, masked=True)
+    estimate_parameters(spec, photometry=tab)  # nothing masked: fine
+    tab["J"].mask[1] = True
+    qtab = QTable({k: v * u.mag for k, v in phot.items()}, masked=True)
+    qtab["H"].mask[0] = True
+    ma = dict(phot, BP=np.ma.MaskedArray(phot["BP"], mask=[True, False]))
+    for p in (tab, qtab, ma):
+        with pytest.raises(InputError, match="missing"):
+            estimate_parameters(spec, photometry=p)
+    one = Spectrum(spectral_axis=spec.spectral_axis, flux=spec.flux[1],
+                   uncertainty=StdDevUncertainty(spec.uncertainty.array[1] * FLAM))
+    with pytest.raises(InputError, match="missing"):
+        estimate_parameters(one, photometry=tab[1])  # a table row: np.ma.masked

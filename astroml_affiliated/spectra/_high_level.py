@@ -44,7 +44,7 @@ def _flux_factor(unit, wave):
     flux (dimensionless, counts, ADU, ...), which is taken as it is."""
     import astropy.units as u
 
-    if isinstance(unit, u.FunctionUnitBase):
+    if isinstance(unit, u.FunctionUnitBase) or u.dex in unit.decompose().bases:
         raise InputError(f"flux in {unit!r} (magnitudes or another logarithmic unit) "
                          "is not accepted; give a flux density, e.g. W m-2 nm-1 or Jy")
     try:
@@ -59,6 +59,31 @@ def _flux_factor(unit, wave):
                      "per unit wavelength; expected a spectral flux density (e.g. "
                      "W m-2 nm-1, erg s-1 cm-2 Å-1, Jy) or a relative flux "
                      "(dimensionless, counts)")
+
+
+def _uncertainty_factor(unc, flux_unit):
+    """Factor turning the uncertainty's standard deviation into the flux's unit, or None
+    when it is in that unit already (or has none). astropy only checks that the units
+    are compatible: an uncertainty in erg s-1 cm-2 Å-1 on a flux in W m-2 nm-1 keeps
+    its numbers."""
+    import astropy.units as u
+    from astropy.nddata import InverseVariance, VarianceUncertainty
+
+    unit = getattr(unc, "unit", None)
+    if unit is None:
+        return None
+    unit = u.Unit(unit)
+    if isinstance(unc, VarianceUncertainty):
+        unit = unit ** 0.5
+    elif isinstance(unc, InverseVariance):
+        unit = unit ** -0.5
+    if unit == flux_unit:
+        return None
+    try:
+        return (1.0 * unit).to_value(flux_unit)
+    except u.UnitConversionError:
+        raise InputError(f"the uncertainty is in {unc.unit!r}, which does not go with "
+                         f"the flux in {flux_unit!r}") from None
 
 
 def _as_arrays(spectrum):
@@ -87,6 +112,10 @@ def _as_arrays(spectrum):
     flux = flux.reshape(-1, n_pix)
     mask = None if mask is None else mask.reshape(-1, n_pix)
     var = None if var is None else var.reshape(-1, n_pix)
+    if var is not None:
+        unc_factor = _uncertainty_factor(spectrum.uncertainty, flux_q.unit)
+        if unc_factor is not None:
+            var = var * unc_factor ** 2
     factor = _flux_factor(flux_q.unit, wave)
     if factor is not None and not np.all(factor == 1.0):
         flux = flux * factor
@@ -111,19 +140,22 @@ def _prepare(spectra, const, min_good_fraction):
     grid = const["wavelength"]
     edges = core.bin_edges(grid)
     fluxes, variances, goods = [], [], []
-    for k, spec in enumerate(spectra):
+    row = 0  # table row of the spectrum's (first) row: errors name spectra by it
+    for spec in spectra:
         wave, flux, var, good = _as_arrays(spec)
         if wave.size < 2:
-            raise InputError(f"spectrum {k}: the spectral axis has {wave.size} pixel(s)")
+            raise InputError(f"spectrum {row}: the spectral axis has {wave.size} pixel(s)")
         in_edges = core.bin_edges(wave)
         if in_edges[0] > grid[0] or in_edges[-1] < grid[-1]:
             raise InputError(
-                f"spectrum {k} covers {in_edges[0]:.0f}-{in_edges[-1]:.0f} Å but the "
+                f"spectrum {row} covers {in_edges[0]:.0f}-{in_edges[-1]:.0f} Å but the "
                 f"model needs {edges[0]:.0f}-{edges[-1]:.0f} Å (the Gaia XP range); "
                 "partial coverage is refused")
-        if not good.any(axis=1).all():
-            raise InputError(f"spectrum {k}: no good pixels (all masked, NaN or with "
-                             "non-positive variance)")
+        empty = ~good.any(axis=1)
+        if empty.any():
+            raise InputError(f"spectrum {row + int(np.flatnonzero(empty)[0])}: no good "
+                             "pixels (all masked, NaN or with non-positive variance)")
+        row += len(flux)
         f, v, g = core.resample(wave, flux, var, good, grid)
         fluxes.append(f)
         variances.append(v)
@@ -196,9 +228,13 @@ def _features_block(flux, var, good, const, out, first):
 # -- model ----------------------------------------------------------------------------------
 
 def _load(model, device):
-    from ..weights import get_entry, load_models
+    from ..weights import get_entry, list_models, load_models
     from .models import stack_ensemble
 
+    if "constants" not in get_entry(model).get("input", {}):
+        spectral = [m for m in list_models() if "constants" in get_entry(m).get("input", {})]
+        raise InputError(f"model {model!r} is not a spectrum model; the spectrum models "
+                         f"are: {', '.join(spectral)}")
     members, info = load_models(model, device=device)
     key = (model, info["version"], tuple(info["sha256"]), info["device"])
     with _lock:
@@ -252,6 +288,7 @@ def _photometry(photometry, n):
                              "G, BP, RP and 2MASS J, H, K (Ks) magnitudes, keys "
                              f"{', '.join(core.PHOT_BANDS)}")
         val = photometry[key]
+        missing = getattr(val, "mask", None)  # masked table entries: missing magnitudes
         if isinstance(val, u.Quantity):
             if val.unit.physical_type != "dimensionless" and val.unit != u.mag:
                 raise InputError(f"photometry {band!r} must be in magnitudes, not "
@@ -265,11 +302,13 @@ def _photometry(photometry, n):
         if arr.ndim != 1 or arr.size not in (1, n):
             raise InputError(f"photometry {band!r} has {arr.size} value(s) for {n} "
                              "spectra; give one magnitude per spectrum")
+        if missing is not None and np.any(missing):
+            arr = np.where(np.broadcast_to(missing, arr.shape), np.nan, arr)
         arr = np.broadcast_to(arr, (n,))
         if not np.isfinite(arr).all():
             i = int(np.flatnonzero(~np.isfinite(arr))[0])
-            raise InputError(f"photometry {band!r} of spectrum {i} is not finite; use "
-                             "photometry=None for the spectrum-only model")
+            raise InputError(f"photometry {band!r} of spectrum {i} is missing (masked) or not "
+                             "finite; use photometry=None for the spectrum-only model")
         mags[band] = arr
     return mags
 
@@ -350,6 +389,12 @@ def estimate_parameters(spectrum, *, photometry=None, model=None, device=None,
     spectra = list(spectrum) if isinstance(spectrum, (list, tuple)) else [spectrum]
     if not spectra:
         raise InputError("no spectra given (an empty list)")
+    try:
+        batch_size = int(batch_size)
+    except (TypeError, ValueError):
+        batch_size = 0
+    if batch_size < 1:
+        raise InputError("batch_size must be a positive integer")
     if not 0 < float(min_good_fraction) <= 1:
         raise InputError(f"min_good_fraction must be in (0, 1], not {min_good_fraction!r}")
     if model is None:
@@ -366,7 +411,7 @@ def estimate_parameters(spectrum, *, photometry=None, model=None, device=None,
     if uses_colours:
         x[:, -len(core.COLOURS):] = core.colour_features(_photometry(photometry, len(x)),
                                                          const)
-    out, label = _predict(ens, x, device, int(batch_size))
+    out, label = _predict(ens, x, device, batch_size)
     mean, sigma, spread = core.combine_ensemble(out, const, core.snr_feature(x, const))
     parts[:, core.OOD_DISAGREEMENT] = core.ood_disagreement(spread)
     score = core.ood_score(parts, const)

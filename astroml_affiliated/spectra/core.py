@@ -10,8 +10,8 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["xp_grid", "bin_edges", "resample_matrix", "resample", "normalise",
-           "features", "impute", "whiten", "project", "log_snr", "ood_score", "ood_parts",
+__all__ = ["xp_grid", "bin_edges", "pixel_bounds", "resample_matrix", "resample",
+           "normalise", "features", "impute", "whiten", "project", "log_snr", "ood_score", "ood_parts",
            "ood_disagreement", "pca_scores", "combine_ensemble", "LABELS", "PHOT_BANDS",
            "COLOURS", "colours", "complete_photometry", "colour_features", "n_inputs",
            "model_inputs", "mixture", "snr_feature", "calibrated_sigma",
@@ -33,11 +33,44 @@ def bin_edges(centres):
     return np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
 
 
+def pixel_bounds(centres, gap=3.0, window=5):
+    """Lower and upper edges of increasing pixel centres: those of `bin_edges`, except
+    next to a gap in the data (a spacing more than ``gap`` times the mean of the
+    ``window`` spacings on either side), which the pixels beside it do not reach into:
+    there a pixel's half-width is the one on its other side (or, with gaps on both
+    sides, half the local mean spacing)."""
+    c = np.asarray(centres, dtype=float)
+    edges = bin_edges(c)
+    lo, hi = edges[:-1].copy(), edges[1:].copy()
+    d = np.diff(c)
+    if d.size < 2 or d.max() <= gap * d.min():
+        return lo, hi  # no spacing can be a gap
+    pad = np.full(d.size + 2 * window, np.nan)
+    pad[window:window + d.size] = d
+    around = np.lib.stride_tricks.sliding_window_view(pad, 2 * window + 1).copy()
+    around[:, window] = np.nan  # the spacing itself is not its neighbourhood
+    local = np.nanmean(around, axis=1)
+    is_gap = d > gap * local
+    if not is_gap.any():
+        return lo, hi
+    left = np.concatenate([[np.nan], np.where(is_gap, np.nan, d)])
+    right = np.concatenate([np.where(is_gap, np.nan, d), [np.nan]])
+    left, right = np.where(np.isnan(left), right, left), np.where(np.isnan(right), left, right)
+    near = np.fmin(np.concatenate([local, local[-1:]]), np.concatenate([local[:1], local]))
+    left, right = np.where(np.isnan(left), near, left), np.where(np.isnan(right), near, right)
+    beside = np.concatenate([[False], is_gap]) | np.concatenate([is_gap, [False]])
+    lo[beside] = c[beside] - 0.5 * left[beside]
+    hi[beside] = c[beside] + 0.5 * right[beside]
+    return lo, hi
+
+
 def resample_matrix(in_wave, out_wave):
-    """Overlap lengths ``W[j, i]`` (Å) of input pixel ``i`` with output pixel ``j``."""
-    ein, eout = bin_edges(in_wave), bin_edges(out_wave)
-    lo = np.maximum(eout[:-1, None], ein[None, :-1])
-    hi = np.minimum(eout[1:, None], ein[None, 1:])
+    """Overlap lengths ``W[j, i]`` (Å) of input pixel ``i`` with output pixel ``j``
+    (the input pixels' edges from `pixel_bounds`: gaps in the input stay empty)."""
+    ein_lo, ein_hi = pixel_bounds(in_wave)
+    eout = bin_edges(out_wave)
+    lo = np.maximum(eout[:-1, None], ein_lo[None, :])
+    hi = np.minimum(eout[1:, None], ein_hi[None, :])
     return np.clip(hi - lo, 0.0, None)
 
 
@@ -339,7 +372,8 @@ def ood_parts(xs, spread, const, projection=None):
         # regression on the whitened components fitted to the training split's hot stars
         xc = np.minimum(np.maximum(xw, -const["feature_clip"]), const["feature_clip"])
         logit = np.einsum("ij,j->i", xc, const["hot_coef"]) + const["hot_intercept"]
-        parts.append(1.0 / (1.0 + np.exp(-logit)))
+        with np.errstate(over="ignore"):  # a wild spectrum: exp overflows, p = 0
+            parts.append(1.0 / (1.0 + np.exp(-logit)))
     return np.stack(parts, axis=1)
 
 
