@@ -389,3 +389,138 @@ def test_injection_recovery_runs():
     assert res["recovered"].mean() >= 0.75
     rp = recovery_probability(res, "amplitude_sigma", bins=[8, 30])
     assert rp["n"][0] == 12
+
+
+# --------------------------------------------------------------------------------------
+# input handling found by an audit (no weights needed unless marked)
+
+
+def test_masked_flux_cadences_are_missing():
+    """Masked cadences are skipped whatever value lies under the mask (astropy Masked
+    or numpy masked flux), as NaN ones are; a garbage value there made a huge event."""
+    from astropy.utils.masked import Masked
+
+    from astroml_affiliated.flares._high_level import _parse_lightcurve
+
+    lc = make_lc(n=600, flares=())
+    raw = lc.flux.value.copy()
+    raw[300:305] = 1e9
+    mask = np.zeros(len(lc), bool)
+    mask[300:305] = True
+    for flux in (Masked(raw * lc.flux.unit, mask=mask), np.ma.masked_array(raw, mask=mask)):
+        bad = lc.copy()
+        bad.flux = flux
+        p = _parse_lightcurve(bad)
+        assert not p["good"][300:305].any() and p["good"][:300].all()
+        assert np.all(np.isnan(p["flux"][300:305]))
+
+
+def test_nonpositive_flux_err_is_missing():
+    """A flux_err of zero is no uncertainty (ed_err would be 0 s): the scatter is used."""
+    from astroml_affiliated.flares._high_level import _parse_lightcurve
+
+    lc = make_lc(n=600, flares=())
+    lc["flux_err"] = np.zeros(len(lc)) * lc.flux.unit
+    assert np.all(np.isnan(_parse_lightcurve(lc)["flux_err"]))
+
+
+def test_kepler_quality_flags_use_kepler_bits():
+    """Kepler/K2 quality words are read with Kepler's bits, not TESS's (bit 20 is a K2
+    thruster firing, bit 8 a manual exclude; bits 4 and 7 are harmless there)."""
+    from astroml_affiliated.flares._high_level import _parse_lightcurve
+
+    n = 10
+    q = np.array([0, 16, 128, 256, 1048576, 65536, 0, 0, 0, 0])
+    t = Time(1000 + np.arange(n) * CAD, format="bkjd")
+    kep = lk.KeplerLightCurve(time=t, flux=np.ones(n))
+    k2 = lk.LightCurve(time=t, flux=np.ones(n), meta={"MISSION": "K2"})
+    tess = lk.TessLightCurve(time=Time(1500 + np.arange(n) * CAD, format="btjd"),
+                             flux=np.ones(n))
+    for lc in (kep, k2, tess):
+        lc["quality"] = q
+    for lc in (kep, k2):
+        np.testing.assert_array_equal(_parse_lightcurve(lc)["good"],
+                                      [1, 1, 1, 0, 0, 0, 1, 1, 1, 1])
+    np.testing.assert_array_equal(_parse_lightcurve(tess)["good"],
+                                  [1, 0, 0, 1, 1, 1, 1, 1, 1, 1])
+
+
+@pytest.mark.parametrize("bad", ["abc", float("nan"), None])
+def test_bad_min_sigma_raises_input_error(bad):
+    from astroml_affiliated.flares import find_flares
+
+    with pytest.raises(InputError, match="min_sigma"):
+        find_flares(make_lc(n=500, flares=()), min_sigma=bad)
+
+
+def test_collection_function_refuses_a_single_lightcurve():
+    from astroml_affiliated.flares import find_flares_collection
+
+    with pytest.raises(InputError, match="single"):
+        find_flares_collection(make_lc(n=500, flares=()))
+
+
+@pytest.mark.parametrize("kwargs", [{"per_round": 0}, {"n_flares": -1},
+                                    {"n_flares": 2.5}, {"amplitude_sigma": (0, 5)},
+                                    {"fwhm_minutes": 5}, {"fwhm_minutes": (10, 2)}])
+def test_injection_recovery_bad_arguments(kwargs):
+    from astroml_affiliated.flares import injection_recovery
+
+    with pytest.raises(InputError):
+        injection_recovery(make_lc(n=600, flares=()), finder="sigma", **kwargs)
+
+
+def test_injection_recovery_mjd_time_and_shortfall_warning():
+    """tpeak is in the light curve's time format (here MJD, not JD), and asking for
+    more flares than fit in the light curve warns."""
+    from astroml_affiliated import AstroMLWarning
+    from astroml_affiliated.flares import injection_recovery
+
+    lc = make_lc(n=600, flares=(), seed=3)
+    lc = lk.LightCurve(time=Time(lc.time.mjd, format="mjd", scale="tdb"), flux=lc.flux,
+                       flux_err=lc.flux_err)
+    with pytest.warns(AstroMLWarning, match="only"):
+        res = injection_recovery(lc, n_flares=10, per_round=5, finder="sigma",
+                                 amplitude_sigma=(10, 30), fwhm_minutes=(6, 20), seed=2)
+    assert 0 < len(res) < 10
+    tp = np.asarray(res["tpeak"])
+    assert np.all((tp >= lc.time.value[0]) & (tp <= lc.time.value[-1]))
+
+
+@needs_weights
+def test_table_times_and_plot_in_lightcurve_time_format():
+    """With an MJD light curve, tstart/tstop are MJD like tpeak (they were JD, and the
+    plot drew the flare spans 2.4 million days away); a slice still plots its lc."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from astroml_affiliated.flares import find_flares
+
+    lc = make_lc(n=2000, flares=((900, 0.1, 8.0),), seed=13)
+    lc = lk.LightCurve(time=Time(lc.time.mjd, format="mjd", scale="tdb"), flux=lc.flux,
+                       flux_err=lc.flux_err)
+    tab = find_flares(lc)
+    assert len(tab) >= 1
+    for col in ("tpeak", "tstart", "tstop"):
+        assert tab[col].format == "mjd"
+    assert np.all(tab["tstart"].value <= tab["tpeak"].value)
+    assert np.all(tab["tpeak"].value <= tab["tstop"].value)
+    sub = tab[tab["prob"] >= 0.5]
+    ax = sub.plot()
+    lo, hi = ax.get_xlim()
+    assert lo > lc.time.value[0] - 1 and hi < lc.time.value[-1] + 1
+    assert len(ax.lines) >= 2  # the light curve and a peak marker
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
+@needs_weights
+def test_collection_with_mixed_cadences_records_each():
+    a = make_lc(n=1500, flares=((600, 0.1, 8.0),), seed=14)
+    rng = np.random.default_rng(15)
+    t = 1600 + np.arange(6 * 1500) * CAD / 6
+    b = lk.LightCurve(time=Time(t, format="btjd"), flux=1 + rng.normal(0, 0.01, t.size))
+    tab = lk.LightCurveCollection([a, b]).find_flares()
+    assert tab.meta["binned_by"] == [1, 6]
+    assert tab.meta["cadence_s"] == pytest.approx(120, rel=0.01)  # both 2 min after binning

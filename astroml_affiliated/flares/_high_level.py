@@ -54,6 +54,12 @@ class FlareTable(QTable):
 
     _lightcurve = None
 
+    def _new_from_slice(self, slice_):
+        # ``flares[flares["prob"] > 0.9].plot()`` still knows its light curve
+        out = super()._new_from_slice(slice_)
+        out._lightcurve = self._lightcurve
+        return out
+
     def plot(self, lc=None, ax=None, **kwargs):
         """Plot the light curve with the flares marked.
 
@@ -73,9 +79,11 @@ class FlareTable(QTable):
         if ax is None:
             _, ax = plt.subplots(figsize=(10, 3.5))
         if lc is not None:
-            flux = np.asarray(lc.flux.value if hasattr(lc.flux, "value") else lc.flux,
-                              dtype=float)
-            t = lc.time.value
+            flux = _float_values(lc.flux)
+            # one numeric time format for the light curve and the table (the table's
+            # Time columns may be in another format, e.g. after a collection)
+            fmt = lc.time.format if np.asarray(lc.time.value).dtype.kind in "fiu" else "jd"
+            t = np.asarray(lc.time.to_value(fmt), dtype=float)
             # break the line at gaps (more than 10 median cadences)
             dt = np.diff(t)
             if dt.size:
@@ -91,9 +99,9 @@ class FlareTable(QTable):
                 i = int(row["peak_index"])
                 if 0 <= i < len(flux):
                     ax.plot(t[i], flux[i], "v", color="C3", ms=7)
-                ax.axvspan(row["tstart"].value, row["tstop"].value, color="C3",
-                           alpha=0.2, lw=0)
-            ax.set_xlabel(f"time [{lc.time.format}]")
+                ax.axvspan(row["tstart"].to_value(fmt), row["tstop"].to_value(fmt),
+                           color="C3", alpha=0.2, lw=0)
+            ax.set_xlabel(f"time [{fmt}]")
         else:
             ax.vlines(self["tpeak"].value, 0, self["amplitude"].value, color="C3")
             ax.set_xlabel("time")
@@ -112,6 +120,29 @@ def _flare_table_cls():
 
 # --------------------------------------------------------------------------------------
 # input parsing
+
+
+def _float_values(x):
+    """Float array of a (masked) Quantity, Column or array; masked entries are NaN."""
+    v = getattr(x, "value", x)
+    data = getattr(v, "unmasked", None)  # astropy Masked arrays
+    out = np.array(np.ma.getdata(v) if data is None else data, dtype=float)
+    mask = getattr(v, "mask", None)
+    if mask is not None:
+        out[np.broadcast_to(np.asarray(mask, dtype=bool), out.shape)] = np.nan
+    return out
+
+
+def _quality_flags(lc):
+    """lightkurve's quality-flag class for this light curve (Kepler/K2 or TESS)."""
+    import lightkurve as lk
+    from lightkurve.utils import KeplerQualityFlags, TessQualityFlags
+
+    meta = getattr(lc, "meta", None) or {}
+    mission = str(meta.get("MISSION") or meta.get("TELESCOP") or "").strip().lower()
+    if isinstance(lc, lk.KeplerLightCurve) or mission in ("kepler", "k2"):
+        return KeplerQualityFlags
+    return TessQualityFlags
 
 
 def _parse_lightcurve(lc, *, quality_bitmask="default"):
@@ -140,10 +171,13 @@ def _parse_lightcurve(lc, *, quality_bitmask="default"):
                 str(unit).lower() in ("mag", "mag(ab)", "mag(st)"):
             raise InputError(f"flux in magnitudes ({unit}) is not supported: convert to "
                              "linear flux (e-/s, counts or normalised)")
-    flux = np.array(getattr(flux_q, "value", flux_q), dtype=float)
+    # masked cadences (astropy Masked or numpy masked flux) are missing, whatever
+    # value lies under the mask
+    flux = _float_values(flux_q)
     if "flux_err" in lc.colnames:
-        fe = lc.flux_err
-        flux_err = np.array(getattr(fe, "value", fe), dtype=float)
+        flux_err = _float_values(lc.flux_err)
+        # an uncertainty of zero (or below) is no uncertainty: the local scatter is used
+        flux_err[~(flux_err > 0)] = np.nan
     else:
         flux_err = np.full(n, np.nan)
     time = np.array(lc.time.jd, dtype=float) if lc.time.format not in ("btjd", "bkjd") \
@@ -153,10 +187,9 @@ def _parse_lightcurve(lc, *, quality_bitmask="default"):
         raise InputError(f"quality_bitmask must be one of {_BITMASK_NAMES} or an int, "
                          f"not {quality_bitmask!r}")
     if "quality" in lc.colnames and quality_bitmask != "none":
-        from lightkurve.utils import TessQualityFlags
-
+        # Kepler/K2 and TESS flags have different bits: use the light curve's mission's
         q = np.array(getattr(lc["quality"], "value", lc["quality"]), dtype=np.int64)
-        good &= TessQualityFlags.create_quality_mask(q, bitmask=quality_bitmask)
+        good &= _quality_flags(lc).create_quality_mask(q, bitmask=quality_bitmask)
     if not np.any(np.isfinite(flux)):
         raise InputError("the light curve's flux is NaN everywhere")
     if not np.any(good):
@@ -303,7 +336,11 @@ def _events_table(p, k, orig, cadence_days, segs, means, stds, info, threshold,
         vals = np.asarray(vals, dtype=float)
         if time_obj.format in ("btjd", "bkjd"):
             return time_obj.__class__(vals, format=time_obj.format, scale=time_obj.scale)
-        return time_obj.__class__(vals, format="jd", scale=time_obj.scale)
+        # the values are JD: give them the light curve's format (mjd, iso, ...), so
+        # tstart/tstop compare and plot like tpeak and the light curve's time
+        out = time_obj.__class__(vals, format="jd", scale=time_obj.scale)
+        out.format = time_obj.format
+        return out
 
     peak_index = np.array([r["peak_index"] for r in rows], dtype=np.int64)
     tab = Table()
@@ -344,6 +381,16 @@ def _check_threshold(threshold):
     return th
 
 
+def _check_min_sigma(min_sigma):
+    try:
+        ms = float(min_sigma)
+    except (TypeError, ValueError):
+        raise InputError(f"min_sigma must be a number, not {min_sigma!r}") from None
+    if not np.isfinite(ms):
+        raise InputError(f"min_sigma must be finite, not {min_sigma!r}")
+    return ms
+
+
 def _check_min_run(min_run):
     if isinstance(min_run, bool) or not isinstance(min_run, (int, np.integer)) or min_run < 1:
         raise InputError(f"min_run must be an integer >= 1, not {min_run!r}")
@@ -376,7 +423,9 @@ def find_flares(lc, threshold=0.5, *, min_sigma=3.0, min_run=2, model=_DEFAULT_M
     device : {None, 'cpu', 'gpu', 'gpu:N'}, optional
         Where the network runs (None: ``conf.default_device``).
     quality_bitmask : {'default', 'hard', 'hardest', 'none'} or int, optional
-        Cadences whose ``quality`` flags match are skipped (lightkurve's TESS bitmasks).
+        Cadences whose ``quality`` flags match are skipped (lightkurve's bitmasks: the
+        Kepler ones for `~lightkurve.KeplerLightCurve` and Kepler/K2 ``MISSION``,
+        otherwise TESS's). Masked and NaN flux values are skipped as well.
 
     Returns
     -------
@@ -399,11 +448,12 @@ def find_flares(lc, threshold=0.5, *, min_sigma=3.0, min_run=2, model=_DEFAULT_M
     and last cadence.
     """
     threshold = _check_threshold(threshold)
+    min_sigma = _check_min_sigma(min_sigma)
     min_run = _check_min_run(min_run)
     p, k, t, orig, cad, segs, means, stds, info = _run(
         lc, model=model, device=device, quality_bitmask=quality_bitmask)
     tab = _events_table(p, k, orig, cad, segs, means, stds, info, threshold,
-                        float(min_sigma), min_run)
+                        min_sigma, min_run)
     tab._lightcurve = lc
     return tab
 
@@ -506,6 +556,12 @@ def find_flares_collection(collection, threshold=0.5, *, coincidence_window=15 *
     if not np.isfinite(window) or window < 0:
         raise InputError(f"coincidence_window must be >= 0, not {coincidence_window!r}")
 
+    import lightkurve as lk
+
+    if isinstance(collection, lk.LightCurve):
+        raise InputError("expected a LightCurveCollection, got a single "
+                         f"{type(collection).__name__}: use find_flares(lc) or "
+                         "lk.LightCurveCollection([lc, ...])")
     try:
         items = list(collection)
     except TypeError:
@@ -530,6 +586,11 @@ def find_flares_collection(collection, threshold=0.5, *, coincidence_window=15 *
     out.meta.clear()
     out.meta.update(meta)
     out.meta["n_lightcurves"] = len(items)
+    # mixed cadences (e.g. 2-min and 20-s binned): one value per light curve, in order
+    for key in ("cadence_s", "binned_by"):
+        vals = [t.meta[key] for t in tables]
+        if len(set(vals)) > 1:
+            out.meta[key] = vals
     # peaks on one time scale (the light curves' zero points may differ: use JD, TDB)
     peak_jd = out["tpeak"].tdb.jd if len(out) else np.zeros(0)
     out["n_coincident"] = (count_coincident(peak_jd, np.asarray(out["target"]), window)

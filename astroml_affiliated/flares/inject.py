@@ -66,20 +66,31 @@ def injection_recovery(lc, *, n_flares=100, per_round=10, amplitude_sigma=(1.0, 
     Returns
     -------
     `~astropy.table.QTable`
-        One row per injected flare: ``tpeak`` (time value, same unit as the light
-        curve), ``amplitude`` (relative), ``amplitude_sigma``, ``fwhm`` [min],
-        ``ed_injected`` [s], ``recovered`` (bool), ``ed_recovered`` [s], ``ed_ratio``,
+        One row per injected flare: ``tpeak`` (time value in the light curve's time
+        format; JD where that format is not a number, e.g. ISO), ``amplitude``
+        (relative), ``amplitude_sigma``, ``fwhm`` [min], ``ed_injected`` [s],
+        ``recovered`` (bool), ``ed_recovered`` [s], ``ed_ratio``,
         ``amplitude_recovered``. Use `recovery_probability` to bin it.
     """
     from astropy import units as u
     from astropy.table import QTable
 
     from ..device import device_scope
+    from ..errors import AstroMLWarning, InputError
 
     if finder not in ("cnn", "sigma"):
-        from ..errors import InputError
-
         raise InputError(f"finder must be 'cnn' or 'sigma', not {finder!r}")
+    for name, val, low in (("n_flares", n_flares, 0), ("per_round", per_round, 1)):
+        if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < low:
+            raise InputError(f"{name} must be an integer >= {low}, not {val!r}")
+    for name, rng_ in (("amplitude_sigma", amplitude_sigma), ("fwhm_minutes", fwhm_minutes)):
+        try:
+            lo_, hi_ = (float(x) for x in rng_)
+        except (TypeError, ValueError):
+            lo_ = hi_ = np.nan
+        if not (0 < lo_ <= hi_ < np.inf):
+            raise InputError(f"{name} must be a range (low, high) with 0 < low <= high, "
+                             f"not {rng_!r}")
     threshold = _check_threshold(threshold)
     min_run = _check_min_run(min_run)
     p = _parse_lightcurve(lc, quality_bitmask=quality_bitmask)
@@ -152,6 +163,21 @@ def injection_recovery(lc, *, n_flares=100, per_round=10, amplitude_sigma=(1.0, 
                 ed_r = match[0][2] if rec else np.nan
                 amp_r = match[0][3] if rec else np.nan
                 rows.append((tpk, rel, a_sig, fwhm_min, ed, rec, ed_r, amp_r))
+    if rows and p["time_obj"].format not in ("btjd", "bkjd"):
+        # the arrays above are JD: give tpeak in the light curve's own time format
+        from astropy.time import Time
+
+        tobj = p["time_obj"]
+        fmt = tobj.format if np.asarray(tobj.value).dtype.kind in "fiu" else "jd"
+        tpk = Time([r[0] for r in rows], format="jd", scale=tobj.scale).to_value(fmt)
+        rows = [(float(v), *r[1:]) for v, r in zip(tpk, rows)]
+    if len(rows) < n_flares:
+        import warnings
+
+        warnings.warn(f"only {len(rows)} of the {n_flares} flares requested were injected: "
+                      "the light curve has too few free cadences for more at 200 cadences "
+                      f"apart ({n_rounds} rounds of up to {per_round}); raise per_round",
+                      AstroMLWarning, stacklevel=2)
     tab = QTable(rows=rows if rows else None,
                  names=("tpeak", "amplitude", "amplitude_sigma", "fwhm", "ed_injected",
                         "recovered", "ed_recovered", "amplitude_recovered"),
