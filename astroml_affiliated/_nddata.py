@@ -12,7 +12,8 @@ def uncertainty_variance(unc, shape, what, data_name="data"):
 
     ``unc`` is a `~astropy.nddata.StdDevUncertainty`, `~astropy.nddata.VarianceUncertainty`
     or `~astropy.nddata.InverseVariance` (or None, which gives None) whose array must have
-    ``shape``; non-positive inverse variances give NaN. ``what`` and ``data_name`` name the
+    ``shape``; negative standard deviations or variances and non-positive inverse variances
+    give NaN (an unknown variance, never a valid one). ``what`` and ``data_name`` name the
     object and its data in error messages. Units are left to the caller.
     """
     from astropy.nddata import InverseVariance, StdDevUncertainty, VarianceUncertainty
@@ -24,9 +25,9 @@ def uncertainty_variance(unc, shape, what, data_name="data"):
         raise InputError(f"the {what}'s uncertainty has shape {arr.shape}, its "
                          f"{data_name} {tuple(shape)}: they must match")
     if isinstance(unc, StdDevUncertainty):
-        return arr ** 2
+        return np.where(arr >= 0, arr ** 2, np.nan)
     if isinstance(unc, VarianceUncertainty):
-        return arr.copy()
+        return np.where(arr >= 0, arr, np.nan)
     if isinstance(unc, InverseVariance):
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(arr > 0, 1.0 / arr, np.nan)

@@ -654,3 +654,22 @@ def test_masked_photometry_is_missing_not_used():
                    uncertainty=StdDevUncertainty(spec.uncertainty.array[1] * FLAM))
     with pytest.raises(InputError, match="missing"):
         estimate_parameters(one, photometry=tab[1])  # a table row: np.ma.masked
+
+
+@needs_weights
+def test_negative_uncertainty_is_a_bad_pixel_not_a_squared_one():
+    from astroml_affiliated.spectra import estimate_parameters
+
+    s = make_spectrum(1, err_frac=1e-2)
+    err = s.uncertainty.array.copy()
+    bad = [30, 31, 200]
+    kw = dict(spectral_axis=s.spectral_axis, flux=s.flux)
+    mask = np.zeros(err.shape, bool)
+    mask[..., bad] = True
+    masked = estimate_parameters(Spectrum(uncertainty=StdDevUncertainty(err), mask=mask,
+                                          **kw), model=MODEL)
+    for unc in (StdDevUncertainty(np.where(mask, -err, err)),
+                VarianceUncertainty(np.where(mask, -(err ** 2), err ** 2))):
+        t = estimate_parameters(Spectrum(uncertainty=unc, **kw), model=MODEL)
+        np.testing.assert_allclose(values(t), values(masked), rtol=1e-6)
+        assert t["masked_fraction"][0] == masked["masked_fraction"][0] > 0
