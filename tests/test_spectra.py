@@ -644,8 +644,10 @@ def test_masked_photometry_is_missing_not_used():
     tab = Table(phot, masked=True)
     estimate_parameters(spec, photometry=tab)  # nothing masked: fine
     tab["J"].mask[1] = True
-    qtab = QTable({k: v * u.mag for k, v in phot.items()}, masked=True)
-    qtab["H"].mask[0] = True
+    from astropy.utils.masked import Masked
+
+    qtab = QTable({k: v * u.mag for k, v in phot.items()})
+    qtab["H"] = Masked(phot["H"] * u.mag, mask=[True, False])
     ma = dict(phot, BP=np.ma.MaskedArray(phot["BP"], mask=[True, False]))
     for p in (tab, qtab, ma):
         with pytest.raises(InputError, match="missing"):
