@@ -164,8 +164,12 @@ def fetch_file(fname, *, path=None):
     return _locate(_file_record(fname), path)
 
 
-def _locate(record, path=None):
-    """`fetch_file` for a registry file record (the lookup order is documented there)."""
+def _locate(record, path=None, *, repair=True):
+    """`fetch_file` for a registry file record (the lookup order is documented there).
+
+    ``repair=False`` (for `verify`): a corrupt file in the cache is reported with a
+    `WeightsHashError` instead of being deleted and downloaded again.
+    """
     fname = record["name"]
     if path is not None:
         path = Path(path).expanduser()
@@ -181,7 +185,12 @@ def _locate(record, path=None):
     if cached.is_file():
         if sha256sum(cached) == record["sha256"]:
             return cached
-        cached.unlink()  # stale or corrupt: fetch a good copy below
+        if not repair:
+            _check(cached, record, "download cache")
+        try:
+            cached.unlink()  # stale or corrupt: fetch a good copy below
+        except OSError:  # a read-only cache: say that the file is bad, not only that
+            _check(cached, record, "download cache")
     source = SOURCE_WEIGHTS_DIR / fname
     if source.is_file():
         return _check(source, record, "source checkout's weights/ folder")
@@ -202,24 +211,39 @@ def _download(fname, record, cache):
     import pooch
     import requests
 
-    cache.mkdir(parents=True, exist_ok=True)
     failures = []
     hash_failure = False
     for base in _base_urls():
-        store = pooch.create(path=cache, base_url=base,
-                             registry={fname: "sha256:" + record["sha256"]},
-                             retry_if_failed=int(conf.download_retries))
         downloader = pooch.HTTPDownloader(progressbar=_progressbar(), timeout=60)
         try:
-            return Path(store.fetch(fname, downloader=downloader))
+            cache.mkdir(parents=True, exist_ok=True)
+            store = pooch.create(path=cache, base_url=base,
+                                 registry={fname: "sha256:" + record["sha256"]},
+                                 retry_if_failed=int(conf.download_retries))
+            path = Path(store.fetch(fname, downloader=downloader))
         except requests.exceptions.HTTPError as exc:
             status = exc.response.status_code if exc.response is not None else "?"
             failures.append(f"{base}{fname}: HTTP {status}")
+            continue
         except requests.exceptions.RequestException as exc:
             failures.append(f"{base}{fname}: {type(exc).__name__}: {exc}")
+            continue
         except ValueError as exc:  # pooch's hash mismatch; it has removed the file
             hash_failure = True
             failures.append(f"{base}{fname}: sha256 mismatch ({exc})")
+            continue
+        except OSError as exc:  # not the network (requests' errors are caught above)
+            raise WeightsDownloadError(
+                f"cannot store weights file {fname} in the cache {cache}: "
+                f"{exc.strerror or exc}. Set ASTROML_AFFILIATED_CACHE_DIR (or "
+                "conf.cache_dir) to a writable directory, or put the file in "
+                "$ASTROML_AFFILIATED_WEIGHTS_DIR.") from exc
+        # pooch writes through a private (0600) temporary file: give the downloaded
+        # file the usual permissions, so that a shared cache is readable by others
+        umask = os.umask(0)
+        os.umask(umask)
+        path.chmod(0o666 & ~umask)
+        return path
     # pooch never moves a bad download into place; make sure nothing half-written stays
     if (cache / fname).is_file() and sha256sum(cache / fname) != record["sha256"]:
         (cache / fname).unlink()
@@ -264,7 +288,7 @@ def verify(name=None):
         for model in names:
             for rec in get_entry(model)["files"]:
                 try:
-                    _locate(rec)
+                    _locate(rec, repair=False)
                     report[rec["name"]] = "ok"
                 except WeightsNotFoundError:
                     report[rec["name"]] = "missing"

@@ -175,3 +175,52 @@ def test_shipped_registry_matches_committed_files():
             path = weights.SOURCE_WEIGHTS_DIR / rec["name"]
             assert path.stat().st_size == rec["size"] < 20 * 1024 * 1024
             assert weights.sha256sum(path) == rec["sha256"]
+
+
+def test_verify_reports_a_corrupt_cached_file_and_keeps_it(served):
+    server, env, route = served
+    server.routes[route] = (200, env["body"], "")
+    env["cache"].mkdir(parents=True)
+    (env["cache"] / env["name"]).write_bytes(b"corrupt")
+    report = weights.verify()
+    assert report[env["name"]].startswith("sha256 mismatch"), report
+    assert (env["cache"] / env["name"]).read_bytes() == b"corrupt"
+    assert server.requests == []
+
+
+def test_corrupt_file_in_read_only_cache_is_a_hash_error(served, monkeypatch):
+    server, env, route = served
+    env["cache"].mkdir(parents=True)
+    (env["cache"] / env["name"]).write_bytes(b"corrupt")
+
+    def read_only(self, *args, **kwargs):
+        raise PermissionError(30, "Read-only file system", str(self))
+
+    monkeypatch.setattr(type(env["cache"]), "unlink", read_only)
+    with pytest.raises(WeightsHashError, match="download cache"):
+        weights.fetch_file(env["name"])
+    assert server.requests == []
+
+
+def test_unwritable_cache_is_a_clear_error(served, monkeypatch):
+    server, env, route = served
+    server.routes[route] = (200, env["body"], "")
+    blocker = env["tmp"] / "a-file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("ASTROML_AFFILIATED_CACHE_DIR", str(blocker / "cache"))
+    with pytest.raises(WeightsDownloadError, match="ASTROML_AFFILIATED_CACHE_DIR") as info:
+        weights.fetch_file(env["name"])
+    assert "cannot store" in str(info.value)
+
+
+def test_downloaded_file_follows_the_umask(served):
+    import os
+
+    server, env, route = served
+    server.routes[route] = (200, env["body"], "")
+    old = os.umask(0o022)
+    try:
+        path = weights.fetch_file(env["name"])
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
