@@ -104,15 +104,17 @@ def available_gpus():
 
 
 def _parse(device):
+    name = "device"
     if device is None:
         device = conf.default_device
+        name = "astroml_affiliated.conf.default_device"
     if not isinstance(device, str):
         raise InputError(
-            f"device must be None, 'cpu', 'gpu' or 'gpu:N', not {device!r}")
+            f"{name} must be None, 'cpu', 'gpu' or 'gpu:N', not {device!r}")
     match = _DEVICE_RE.match(device.strip().lower())
-    if match is None:
+    if match is None or (match.group(1) == "auto" and match.group(2) is not None):
         raise InputError(
-            f"device must be None, 'auto', 'cpu', 'gpu' or 'gpu:N', not {device!r}")
+            f"{name} must be None, 'auto', 'cpu', 'gpu' or 'gpu:N', not {device!r}")
     kind, index = match.group(1), match.group(2)
     if kind == "cpu" and index not in (None, "0"):
         raise InputError(f"device {device!r}: there is only one CPU device, 'cpu'")

@@ -37,7 +37,7 @@ def test_gpu_index_out_of_range():
         resolve_device(f"gpu:{n + 3}")
 
 
-@pytest.mark.parametrize("device", ["tpu", "cuda", 0, "cpu:1", ""])
+@pytest.mark.parametrize("device", ["tpu", "cuda", 0, "cpu:1", "", "auto:3"])
 def test_malformed_device(device):
     with pytest.raises(InputError, match="device"):
         resolve_device(device)
@@ -58,3 +58,9 @@ def test_tensorflow_start_up_is_quiet():
                                            if k != "TF_CPP_MIN_LOG_LEVEL"})
     assert out.returncode == 0, out.stderr
     assert out.stderr.strip() == "still-visible", out.stderr
+
+
+def test_bad_default_device_names_the_setting():
+    with conf.set_temp("default_device", "nonsense"), \
+            pytest.raises(InputError, match="conf.default_device"):
+        resolve_device(None)
