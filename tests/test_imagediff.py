@@ -253,3 +253,62 @@ def test_gaussian_matched_difference():
     assert np.abs(gaussian_matched_difference(broad, sharp, 5.0, 3.0)).max() < 0.01 * broad.max()
     assert np.abs(gaussian_matched_difference(sharp, broad, 3.0, 5.0)).max() < 0.01 * broad.max()
     assert np.array_equal(gaussian_matched_difference(sharp, broad, 4.0, 4.0), sharp - broad)
+
+
+def test_uncertainty_in_another_unit_than_the_data(pair):
+    # a variance in Jy2 (or inverse variance in 1/Jy2) for data in mJy: its unit was
+    # ignored, which made the reference's noise 1000 times too small
+    from astropy.nddata import InverseVariance, VarianceUncertainty
+
+    science, reference, _ = pair
+    sci = CCDData(science.data, unit="mJy", wcs=science.wcs,
+                  uncertainty=StdDevUncertainty(science.uncertainty.array))
+    err = reference.uncertainty.array
+    expected = difference(sci, CCDData(reference.data, unit="mJy", wcs=reference.wcs,
+                                       uncertainty=StdDevUncertainty(err)),
+                          device="cpu", flux_scale=1.25)
+    for unc in (VarianceUncertainty((err * 1e-3) ** 2, unit="Jy2"),
+                InverseVariance((err * 1e-3) ** -2, unit="1/Jy2")):
+        ref = CCDData(reference.data, unit="mJy", wcs=reference.wcs, uncertainty=unc)
+        result = difference(sci, ref, device="cpu", flux_scale=1.25)
+        np.testing.assert_allclose(result.uncertainty.array,
+                                   expected.uncertainty.array, rtol=1e-6)
+
+
+def test_argument_checks(diff, pair):
+    result, _ = diff
+    science, reference, _ = pair
+    n = len(find_transients(result, threshold=5))
+    # numpy scalars are numbers (np.int64 / np.float32 were refused)
+    assert len(find_transients(result, threshold=np.int64(5))) == n
+    assert len(find_transients(result, threshold=np.float32(5))) == n
+    with pytest.raises(InputError, match="max_sources"):
+        find_transients(result, max_sources=-1)   # silently dropped the last row
+    with pytest.raises(InputError, match="flux_scale"):
+        difference(science, reference, device="cpu", flux_scale="abc")  # bare ValueError
+    with pytest.raises(InputError, match="align"):   # accepted when no resampling needed
+        difference(science, science, device="cpu", align="bogus")
+
+
+def test_plot_limits_and_uncertainty_types(diff):
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    from astropy.nddata import InverseVariance, VarianceUncertainty
+
+    from astroml_affiliated.imagediff import plot_difference
+
+    result, _ = diff
+    table = find_transients(result)
+    # vmin/vmax given by the caller (was: TypeError, multiple values for 'vmin')
+    ax = plot_difference(result, table, vmin=-3, vmax=7)
+    assert ax.images[0].get_clim() == (-3, 7)
+    # the grey scale is +-5 sigma whatever the uncertainty's type (a variance or an
+    # inverse variance was used as if it were a standard deviation)
+    clim = plot_difference(result, table).images[0].get_clim()
+    err = result.uncertainty.array
+    for unc in (VarianceUncertainty(err ** 2), InverseVariance(err ** -2)):
+        other = result.copy()
+        other.uncertainty = unc
+        np.testing.assert_allclose(plot_difference(other, table).images[0].get_clim(),
+                                   clim, rtol=1e-9)
+    matplotlib.pyplot.close("all")

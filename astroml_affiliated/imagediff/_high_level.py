@@ -1,6 +1,7 @@
 """Public functions of image differencing: astropy objects in, astropy objects out."""
 
 import math
+import numbers
 import warnings
 from copy import deepcopy
 
@@ -120,6 +121,8 @@ def difference(science, reference, *, device=None, align="interp", model=DEFAULT
     from ..weights import load_models
     from ._align import align_reference, to_stddev
 
+    if align not in ("interp", "exact"):
+        raise InputError(f"align must be 'interp' or 'exact', not {align!r}")
     sci, sci_mask = _check_ccd(science, "science")
     ref, ref_mask = _check_ccd(reference, "reference")
     s_unit, r_unit = u.Unit(science.unit), u.Unit(reference.unit)
@@ -165,7 +168,10 @@ def difference(science, reference, *, device=None, align="interp", model=DEFAULT
             ratio = 1.0
         scale_how = f"measured on {n_stars} stars" if n_stars >= 3 else "assumed"
     else:
-        ratio = float(flux_scale)
+        try:
+            ratio = float(flux_scale)
+        except (TypeError, ValueError):
+            ratio = math.nan
         if not ratio > 0 or not math.isfinite(ratio):
             raise InputError(f"flux_scale must be a positive number, not {flux_scale!r}")
         scale_how = "given"
@@ -323,8 +329,11 @@ def find_transients(diff, threshold=5, *, fwhm=None, npixels=5, aperture_radius=
     from photutils.segmentation import detect_sources
     from photutils.utils.exceptions import NoDetectionsWarning
 
-    if not (isinstance(threshold, (int, float)) and threshold > 0):
+    if not (isinstance(threshold, numbers.Real) and not isinstance(threshold, bool)
+            and threshold > 0 and math.isfinite(threshold)):
         raise InputError(f"threshold must be a positive number, not {threshold!r}")
+    if not (isinstance(max_sources, numbers.Integral) and max_sources >= 0):
+        raise InputError(f"max_sources must be a non-negative integer, not {max_sources!r}")
     data, mask, std, fwhm = _diff_arrays(diff, fwhm)
     _, snr = snr_map(diff, fwhm=fwhm)
     d = np.where(mask, 0.0, data)
@@ -431,6 +440,8 @@ def plot_difference(diff, transients=None, *, ax=None, threshold=5, **imshow_kwa
     from astropy.visualization import ZScaleInterval
     from matplotlib.patches import Circle
 
+    from ._align import to_stddev
+
     if transients is None:
         transients = find_transients(diff, threshold)
     data, mask = _check_ccd(diff, "diff")
@@ -438,12 +449,15 @@ def plot_difference(diff, transients=None, *, ax=None, threshold=5, **imshow_kwa
         _, ax = plt.subplots(figsize=(6, 6))
     shown = np.ma.array(data, mask=mask)
     good = data[~mask]
-    if diff.uncertainty is not None and good.size:
-        # +-5 times the typical per-pixel uncertainty: noise grey, transients stand out
-        err = np.asarray(diff.uncertainty.array, float)[~mask]
+    std = to_stddev(diff, "diff")
+    err = std[~mask & np.isfinite(std)] if std is not None else np.zeros(0)
+    if err.size and np.median(err) > 0:
+        # +-5 times the typical per-pixel uncertainty (a standard deviation, whatever
+        # the uncertainty's type): noise grey, transients stand out
         lo, hi = -5 * np.median(err), 5 * np.median(err)
     else:
         lo, hi = ZScaleInterval().get_limits(good) if good.size else (0, 1)
+    lo, hi = imshow_kwargs.pop("vmin", lo), imshow_kwargs.pop("vmax", hi)
     cmap = plt.get_cmap(imshow_kwargs.pop("cmap", "gray")).with_extremes(bad="0.6")
     ax.imshow(shown, origin="lower", cmap=cmap, vmin=lo, vmax=hi, **imshow_kwargs)
     r = 2 * float(transients.meta.get("fwhm", 4)) if len(transients) else 8
