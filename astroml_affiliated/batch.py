@@ -1055,6 +1055,16 @@ def run_batch(task, inputs, *, client=None, n_workers=None, output=None, resume=
                          f"accepted: {', '.join(task.options)}")
     if client is not None and n_workers:
         raise InputError("give either client or n_workers, not both")
+    if chunk_size is not None and not int(chunk_size) >= 1:
+        raise InputError(f"chunk_size must be at least 1, not {chunk_size!r}")
+    # a device or model that does not exist is about the run, not about each input
+    from .device import _parse
+
+    _parse(options.get("device"))
+    if isinstance(options.get("model"), str):
+        from .weights import get_entry
+
+        get_entry(options["model"])
     items = expand_pairs(inputs) if task.pairs else expand_inputs(inputs)
     if task.pairs:
         _check_diff_options(items, options)

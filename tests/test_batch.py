@@ -107,6 +107,26 @@ def test_bad_arguments_are_input_errors(tmp_path, lc_dir):
                                 resume=True)
 
 
+def test_run_wide_errors_stop_before_any_input(tmp_path, capsys):
+    """A device or model that does not exist, or a chunk size below 1, stop the run
+    (exit 1, no output) instead of giving every input an error row (or, for a negative
+    chunk size on a cluster, processing none and reporting success)."""
+    inputs = [str(tmp_path / "a.fits"), str(tmp_path / "b.fits")]
+    out = tmp_path / "out.ecsv"
+    for args, message in ((["--device", "nonsense"], "device must be"),
+                          (["--model", "no-such-model"], "unknown model"),
+                          (["--workers", "1", "--chunk-size", "-1"], "chunk_size")):
+        assert cli.main(["flares", *inputs, "-o", str(out), "--no-progress",
+                         *args]) == 1, args
+        err = capsys.readouterr().err
+        assert err.startswith("astroml-affiliated: error:") and message in err, err
+        assert not out.exists()
+    with pytest.raises(InputError, match="chunk_size"):
+        batch.find_flares_batch(inputs, chunk_size=0)
+    with pytest.raises(InputError, match="device"):
+        batch.estimate_parameters_batch(inputs, device="tpu")
+
+
 # -- atomic writes ------------------------------------------------------------------------
 
 def test_interrupted_write_leaves_no_partial_file(tmp_path, monkeypatch):
