@@ -20,6 +20,11 @@ _DEVICE_RE = re.compile(r"^(auto|cpu|gpu)(?::(\d+))?$")
 _tf = None
 
 
+class _TensorFlowMissing(AstroMLError, ImportError):
+    """TensorFlow is not installed: an `AstroMLError` with the command that installs
+    it, and an `ImportError`, so that a batch run stops instead of failing each input."""
+
+
 def import_tensorflow():
     """Import TensorFlow (once), quietly, with memory growth on every GPU.
 
@@ -37,7 +42,7 @@ def import_tensorflow():
         with _quiet_native_stderr():
             import tensorflow as tf
     except ImportError as exc:
-        raise AstroMLError(
+        raise _TensorFlowMissing(
             "the models of astroml_affiliated need TensorFlow, which is not installed: "
             "pip install 'astroml_affiliated[tf]' (CPU) or 'astroml_affiliated[gpu]' "
             f"(CUDA). Import error: {exc}"

@@ -43,3 +43,28 @@ def test_import_loads_no_heavy_module():
         print(sorted(heavy & {m.split(".")[0] for m in sys.modules}))
     """))
     assert out.strip() == "[]"
+
+
+def test_batch_without_tensorflow_stops_the_run():
+    """Missing TensorFlow is about the whole run: one clear error, not an error row for
+    every input."""
+    out = _run(BLOCK_TF + textwrap.dedent("""
+        import numpy as np
+        import lightkurve as lk
+        from astropy.time import Time
+        from astroml_affiliated import batch
+        from astroml_affiliated.errors import AstroMLError
+
+        t = Time(2000.0 + np.arange(720) * 2.0 / 1440, format="btjd", scale="tdb")
+        rng = np.random.default_rng(1)
+        lcs = [lk.LightCurve(time=t, flux=1000 + rng.normal(0, 1, 720),
+                             flux_err=np.ones(720)) for _ in range(2)]
+        try:
+            table = batch.find_flares_batch(lcs)
+        except ImportError as exc:
+            assert isinstance(exc, AstroMLError) and "pip install" in str(exc), exc
+            print("stopped")
+        else:
+            print(list(table["status"]), list(table["error"]))
+    """))
+    assert out.strip() == "stopped"
