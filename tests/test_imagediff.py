@@ -312,3 +312,26 @@ def test_plot_limits_and_uncertainty_types(diff):
         np.testing.assert_allclose(plot_difference(other, table).images[0].get_clim(),
                                    clim, rtol=1e-9)
     matplotlib.pyplot.close("all")
+
+
+def test_difference_arguments_checked(pair):
+    # gain <= 0 silently replaced every pixel's uncertainty by the sky noise; a negative
+    # edge silently masked nothing; tile=0, batch_size=0, overlap<0, npixels=0 and
+    # aperture_radius=0 were bare ValueErrors from range(), numpy or photutils; a
+    # saturation Quantity was a UnitConversionError
+    science, reference, _ = pair
+    plain = CCDData(reference.data, unit="electron", wcs=reference.wcs)
+    for kwargs in ({"gain": 0}, {"gain": -2.0}, {"edge": -3}, {"tile": 0},
+                   {"batch_size": 0}, {"overlap": -10}, {"saturation": np.nan},
+                   {"saturation": 3000 * u.m}):
+        with pytest.raises(InputError, match=next(iter(kwargs))):
+            difference(science, plain, device="cpu", **kwargs)
+    masked = difference(science, reference, device="cpu", saturation=3000.0)
+    as_quantity = difference(science, reference, device="cpu",
+                             saturation=3 * u.Unit("1000 electron"), edge=masked.meta["edge"],
+                             tile=256.0)
+    np.testing.assert_array_equal(masked.mask, as_quantity.mask)
+    np.testing.assert_array_equal(masked.data, as_quantity.data)
+    for kwargs in ({"npixels": 0}, {"aperture_radius": 0}):
+        with pytest.raises(InputError, match=next(iter(kwargs))):
+            find_transients(masked, **kwargs)

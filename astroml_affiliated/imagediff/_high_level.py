@@ -43,6 +43,12 @@ def _check_ccd(obj, what):
     return data, mask
 
 
+def _positive(value):
+    """True for a real number (not a bool) above zero."""
+    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and value > 0)
+
+
 def difference(science, reference, *, device=None, align="interp", model=DEFAULT_MODEL,
                weights_path=None, flux_scale=None, saturation=None, gain=None,
                edge=None, tile=256, overlap=64, batch_size=4):
@@ -73,9 +79,10 @@ def difference(science, reference, *, device=None, align="interp", model=DEFAULT
         photometric zero point. Default: measured from stars found in the reference
         (median ratio of aperture fluxes); 1 if fewer than three usable stars, with a
         warning.
-    saturation : float, optional
+    saturation : float or `~astropy.units.Quantity`, optional
         Level (science unit, and the reference's after conversion) above which pixels
-        are masked as saturated in either image.
+        are masked as saturated in either image; a Quantity is converted to the
+        science's unit.
     gain : float, optional
         Electrons per data unit of the science image. If given, the Poisson noise of the
         sources is added to the uncertainty; else the uncertainty is the sky noise (or
@@ -126,6 +133,22 @@ def difference(science, reference, *, device=None, align="interp", model=DEFAULT
     sci, sci_mask = _check_ccd(science, "science")
     ref, ref_mask = _check_ccd(reference, "reference")
     s_unit, r_unit = u.Unit(science.unit), u.Unit(reference.unit)
+    if saturation is not None:
+        try:  # a Quantity is taken in the science's unit
+            level = float(u.Quantity(saturation, s_unit).value)
+        except (TypeError, ValueError, u.UnitConversionError):
+            level = math.nan
+        if not math.isfinite(level):
+            raise InputError("saturation must be a finite number (or a Quantity in a "
+                             f"unit convertible to {s_unit}), not {saturation!r}")
+        saturation = level
+    if gain is not None and not (_positive(gain) and math.isfinite(float(gain))):
+        raise InputError(f"gain must be a positive number, not {gain!r}")
+    for name, value, least in (("edge", 0 if edge is None else edge, 0), ("tile", tile, 8),
+                               ("overlap", overlap, 0), ("batch_size", batch_size, 1)):
+        if not (isinstance(value, numbers.Real) and not isinstance(value, bool)
+                and float(value).is_integer() and value >= least):
+            raise InputError(f"{name} must be an integer >= {least}, not {value!r}")
     try:
         conv = r_unit.to(s_unit)
     except u.UnitConversionError:
@@ -180,7 +203,8 @@ def difference(science, reference, *, device=None, align="interp", model=DEFAULT
     with device_scope(device) as label:
         diff = core.difference_arrays(models[0], sci_f, ref_f, sci_level=level_s,
                                       sci_sigma=sigma_s, ref_level=level_r, ratio=ratio,
-                                      fwhm=(fwhm, fwhm_r), tile=tile, overlap=overlap, batch_size=batch_size)
+                                      fwhm=(fwhm, fwhm_r), tile=int(tile), overlap=int(overlap),
+                                      batch_size=int(batch_size))
     diff = diff.astype(float)
 
     # uncertainty: noise of the science plus that of the scaled reference
@@ -334,6 +358,12 @@ def find_transients(diff, threshold=5, *, fwhm=None, npixels=5, aperture_radius=
         raise InputError(f"threshold must be a positive number, not {threshold!r}")
     if not (isinstance(max_sources, numbers.Integral) and max_sources >= 0):
         raise InputError(f"max_sources must be a non-negative integer, not {max_sources!r}")
+    if not (isinstance(npixels, numbers.Integral) and npixels >= 1):
+        raise InputError(f"npixels must be a positive integer, not {npixels!r}")
+    if aperture_radius is not None and not (_positive(aperture_radius)
+                                            and math.isfinite(aperture_radius)):
+        raise InputError(f"aperture_radius must be a positive number of pixels, not "
+                         f"{aperture_radius!r}")
     data, mask, std, fwhm = _diff_arrays(diff, fwhm)
     _, snr = snr_map(diff, fwhm=fwhm)
     d = np.where(mask, 0.0, data)
