@@ -52,8 +52,10 @@ def _cmd_demo(args):
 def _cmd_weights(args):
     from . import weights
 
+    if args.action == "path" and args.models:
+        raise AstroMLError("'weights path' takes no model names (the cache is shared)")
     if args.action == "list":
-        for name in weights.list_models():
+        for name in args.models or weights.list_models():
             entry = weights.get_entry(name)
             size = sum(f["size"] for f in entry["files"]) / 1e6
             print(f"{name}  v{entry['version']}  {len(entry['files'])} file(s), "
@@ -218,11 +220,15 @@ def build_parser():
     demo.add_argument("--output", "-o", default="demo_output",
                       help="directory for the demo's tables and figures")
     demo.add_argument("--only", nargs="*", help="run only these demo parts")
+    demo.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                      help="show full tracebacks on errors")
     demo.set_defaults(func=_cmd_demo)
 
     wts = sub.add_parser("weights", help="list, fetch or verify trained weights")
     wts.add_argument("action", choices=["list", "fetch", "verify", "path"])
     wts.add_argument("models", nargs="*", help="model names (default: all)")
+    wts.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                     help="show full tracebacks on errors")
     wts.set_defaults(func=_cmd_weights)
 
     flares = sub.add_parser("flares", help="find flares in many light curve files",

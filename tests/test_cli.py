@@ -161,3 +161,15 @@ def test_cli_spectra_photometry_errors(tmp_path, capsys):
     err = error(_phot_table(tmp_path / "p6.ecsv", ["a.fits", "b.fits"]),
                 files + [str(tmp_path / "d" / "a.fits")])
     assert "same file name" in err
+
+
+def test_weights_list_and_path_check_model_names(capsys):
+    assert cli.main(["weights", "list", "flares-cnn"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("flares-cnn ") and len(out.strip().splitlines()) == 1
+    assert cli.main(["weights", "list", "no-such-model"]) == 1
+    assert "no-such-model" in capsys.readouterr().err
+    assert cli.main(["weights", "path", "flares-cnn"]) == 1
+    assert "no model names" in capsys.readouterr().err
+    with pytest.raises(Exception, match="no-such-model"):  # --debug after the command
+        cli.main(["weights", "verify", "no-such-model", "--debug"])
