@@ -260,8 +260,15 @@ def _progressbar():
 
 
 def fetch(name, *, path=None):
-    """Local paths of every weights file of model ``name`` (see `fetch_file`)."""
-    return [_locate(rec, path) for rec in get_entry(name)["files"]]
+    """Local paths of every weights file of model ``name`` (see `fetch_file`).
+
+    ``path`` may be a file only for a model of one file; otherwise a directory.
+    """
+    records = get_entry(name)["files"]
+    if path is not None and len(records) > 1 and Path(path).expanduser().is_file():
+        raise InputError(f"model {name!r} has {len(records)} weights files: path must be "
+                         f"a directory holding them, not the file {path}")
+    return [_locate(rec, path) for rec in records]
 
 
 def download_all():

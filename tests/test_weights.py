@@ -224,3 +224,23 @@ def test_downloaded_file_follows_the_umask(served):
     finally:
         os.umask(old)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_explicit_file_refused_for_a_model_of_several_files(weights_env, monkeypatch):
+    """One file given for an ensemble must not become every member."""
+    import json
+
+    reg = json.loads(weights.REGISTRY_FILE.read_text())
+    first = reg["models"]["toy"]["files"][0]
+    reg["models"]["toy"]["files"].append({**first, "name": "toy-1.0.0-m1.weights.h5"})
+    path = weights_env["tmp"] / "two.json"
+    path.write_text(json.dumps(reg))
+    monkeypatch.setattr(weights, "REGISTRY_FILE", path)
+    mine = weights_env["tmp"] / "mine"
+    mine.mkdir()
+    for rec in reg["models"]["toy"]["files"]:
+        (mine / rec["name"]).write_bytes(b"member")
+    with pytest.raises(InputError, match="directory"):
+        weights.fetch("toy", path=mine / first["name"])
+    assert [p.name for p in weights.fetch("toy", path=mine)] == [
+        "toy-1.0.0.weights.h5", "toy-1.0.0-m1.weights.h5"]
