@@ -188,7 +188,8 @@ def _locate(record, path=None, *, repair=True):
         if not repair:
             _check(cached, record, "download cache")
         try:
-            cached.unlink()  # stale or corrupt: fetch a good copy below
+            cached.unlink(missing_ok=True)  # stale or corrupt (another process may
+            # have removed it already): fetch a good copy below
         except OSError:  # a read-only cache: say that the file is bad, not only that
             _check(cached, record, "download cache")
     source = SOURCE_WEIGHTS_DIR / fname

@@ -244,3 +244,23 @@ def test_explicit_file_refused_for_a_model_of_several_files(weights_env, monkeyp
         weights.fetch("toy", path=mine / first["name"])
     assert [p.name for p in weights.fetch("toy", path=mine)] == [
         "toy-1.0.0.weights.h5", "toy-1.0.0-m1.weights.h5"]
+
+
+def test_corrupt_cached_file_removed_by_another_process(served, monkeypatch):
+    """Two processes find the same corrupt cached file; the second one to delete it
+    must not fail because the first already did."""
+    server, env, route = served
+    server.routes[route] = (200, env["body"], "")
+    env["cache"].mkdir(parents=True)
+    cached = env["cache"] / env["name"]
+    cached.write_bytes(b"corrupt")
+    real = weights.sha256sum
+
+    def hash_then_other_process_deletes(path):
+        digest = real(path)
+        if path == cached and digest != env["sha256"]:
+            cached.unlink()
+        return digest
+
+    monkeypatch.setattr(weights, "sha256sum", hash_then_other_process_deletes)
+    assert weights.fetch_file(env["name"]).read_bytes() == env["body"]
