@@ -335,3 +335,30 @@ def test_difference_arguments_checked(pair):
     for kwargs in ({"npixels": 0}, {"aperture_radius": 0}):
         with pytest.raises(InputError, match=next(iter(kwargs))):
             find_transients(masked, **kwargs)
+
+
+def test_zero_weight_pixels_are_masked():
+    # an inverse variance of 0 (a weight map's bad pixel) was not masked: with the
+    # reference resampled, its bad column (uncertainty set to 0 there) made a fading
+    # "transient" at S/N -12
+    from astropy.nddata import InverseVariance
+
+    science, reference, _ = synthetic_pair(seed=11, ref_pixel_offset=(2.3, -1.4),
+                                           transients=[(100.4, 150.7, 20000.0)])
+    ivar = science.uncertainty.array ** -2.0
+    data = science.data.copy()
+    data[60:64, 180] = 30000.0
+    ivar[60:64, 180] = 0.0
+    sci = CCDData(data, unit="electron", wcs=science.wcs, uncertainty=InverseVariance(ivar))
+    ivar = reference.uncertainty.array ** -2.0
+    data = reference.data.copy()
+    data[200:204, 40] = 30000.0
+    ivar[200:204, 40] = 0.0
+    ref = CCDData(data, unit="electron", wcs=reference.wcs, uncertainty=InverseVariance(ivar))
+    result = difference(sci, ref, device="cpu")
+    assert result.mask[60:64, 180].all()
+    x, y = result.wcs.world_to_pixel(reference.wcs.pixel_to_world(40, 201.5))
+    assert result.mask[int(round(float(y))), int(round(float(x)))]
+    table = find_transients(result)
+    assert len(table) == 1
+    assert np.hypot(table["x"][0] - 100.4, table["y"][0] - 150.7) < 1

@@ -63,7 +63,9 @@ def difference(science, reference, *, device=None, align="interp", model=DEFAULT
     ----------
     science, reference : `~astropy.nddata.CCDData`
         The new image and the template of the same field. Units must be convertible;
-        masks, NaNs and uncertainties are honoured. Neither object is modified.
+        masks, NaNs and uncertainties are honoured (a pixel whose uncertainty is NaN,
+        negative or an inverse variance of 0 counts as masked). Neither object is
+        modified.
     device : {None, 'cpu', 'gpu', 'gpu:N'}
         Where the network runs (None: ``conf.default_device``).
     align : {'interp', 'exact'}
@@ -160,6 +162,12 @@ def difference(science, reference, *, device=None, align="interp", model=DEFAULT
     ref_std = to_stddev(reference, "reference")
     if ref_std is not None:
         ref_std = ref_std * conv
+    # an unknown uncertainty (NaN, a negative sigma, an inverse variance of 0: a weight
+    # map's bad pixel) makes the pixel bad, as a mask would
+    if sci_std is not None:
+        sci_mask = sci_mask | ~np.isfinite(sci_std)
+    if ref_std is not None:
+        ref_mask = ref_mask | ~np.isfinite(ref_std)
     if saturation is not None:
         sci_mask = sci_mask | (sci >= saturation)
         ref_mask = ref_mask | (ref >= saturation)
