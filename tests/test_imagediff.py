@@ -335,6 +335,10 @@ def test_difference_arguments_checked(pair):
     for kwargs in ({"npixels": 0}, {"aperture_radius": 0}):
         with pytest.raises(InputError, match=next(iter(kwargs))):
             find_transients(masked, **kwargs)
+    # dimensionless Quantities and numpy scalars are numbers
+    difference(science, plain, device="cpu", gain=2 * u.one, flux_scale=np.float32(1.25))
+    assert len(find_transients(masked, threshold=5 * u.one, aperture_radius=np.float32(8))) \
+        == len(find_transients(masked, aperture_radius=8))
 
 
 def test_zero_weight_pixels_are_masked():

@@ -44,9 +44,14 @@ def _check_ccd(obj, what):
 
 
 def _positive(value):
-    """True for a real number (not a bool) above zero."""
-    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
-            and value > 0)
+    """True for a finite number above zero (a dimensionless Quantity counts; no bool)."""
+    if isinstance(value, (bool, str, bytes)):
+        return False
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return False
+    return math.isfinite(value) and value > 0
 
 
 def difference(science, reference, *, device=None, align="interp", model=DEFAULT_MODEL,
@@ -144,7 +149,7 @@ def difference(science, reference, *, device=None, align="interp", model=DEFAULT
             raise InputError("saturation must be a finite number (or a Quantity in a "
                              f"unit convertible to {s_unit}), not {saturation!r}")
         saturation = level
-    if gain is not None and not (_positive(gain) and math.isfinite(float(gain))):
+    if gain is not None and not _positive(gain):
         raise InputError(f"gain must be a positive number, not {gain!r}")
     for name, value, least in (("edge", 0 if edge is None else edge, 0), ("tile", tile, 8),
                                ("overlap", overlap, 0), ("batch_size", batch_size, 1)):
@@ -361,15 +366,14 @@ def find_transients(diff, threshold=5, *, fwhm=None, npixels=5, aperture_radius=
     from photutils.segmentation import detect_sources
     from photutils.utils.exceptions import NoDetectionsWarning
 
-    if not (isinstance(threshold, numbers.Real) and not isinstance(threshold, bool)
-            and threshold > 0 and math.isfinite(threshold)):
+    if not _positive(threshold):
         raise InputError(f"threshold must be a positive number, not {threshold!r}")
+    threshold = float(threshold)
     if not (isinstance(max_sources, numbers.Integral) and max_sources >= 0):
         raise InputError(f"max_sources must be a non-negative integer, not {max_sources!r}")
     if not (isinstance(npixels, numbers.Integral) and npixels >= 1):
         raise InputError(f"npixels must be a positive integer, not {npixels!r}")
-    if aperture_radius is not None and not (_positive(aperture_radius)
-                                            and math.isfinite(aperture_radius)):
+    if aperture_radius is not None and not _positive(aperture_radius):
         raise InputError(f"aperture_radius must be a positive number of pixels, not "
                          f"{aperture_radius!r}")
     data, mask, std, fwhm = _diff_arrays(diff, fwhm)
