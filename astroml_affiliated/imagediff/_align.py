@@ -10,28 +10,11 @@ __all__ = ["to_stddev", "align_reference", "same_grid"]
 
 def to_stddev(ccd, what):
     """The 1-sigma uncertainty of ``ccd`` as a float array in its own unit, or None."""
-    from astropy.nddata import InverseVariance, StdDevUncertainty
-    from astropy.units import UnitConversionError
-
-    unc = ccd.uncertainty
-    var = uncertainty_variance(unc, ccd.data.shape, what)
+    var = uncertainty_variance(ccd.uncertainty, ccd.data.shape, what, data_unit=ccd.unit)
     if var is None:
         return None
     with np.errstate(invalid="ignore"):
-        std = np.sqrt(var)
-    if unc.unit is not None and ccd.unit is not None:
-        # the unit of the standard deviation: a variance's unit is that squared, an
-        # inverse variance's its inverse square (e.g. data in mJy, variance in Jy2)
-        power = (1 if isinstance(unc, StdDevUncertainty) else
-                 -0.5 if isinstance(unc, InverseVariance) else 0.5)
-        unit = unc.unit ** power
-        if unit != ccd.unit:
-            try:
-                std = std * unit.to(ccd.unit)
-            except UnitConversionError:
-                raise InputError(f"the {what}'s uncertainty (in {unc.unit}) cannot be "
-                                 f"converted to its data's unit {ccd.unit}") from None
-    return std
+        return np.sqrt(var)
 
 
 def same_grid(wcs_a, wcs_b, shape, tol=1e-3):

@@ -61,31 +61,6 @@ def _flux_factor(unit, wave):
                      "(dimensionless, counts)")
 
 
-def _uncertainty_factor(unc, flux_unit):
-    """Factor turning the uncertainty's standard deviation into the flux's unit, or None
-    when it is in that unit already (or has none). astropy only checks that the units
-    are compatible: an uncertainty in erg s-1 cm-2 Å-1 on a flux in W m-2 nm-1 keeps
-    its numbers."""
-    import astropy.units as u
-    from astropy.nddata import InverseVariance, VarianceUncertainty
-
-    unit = getattr(unc, "unit", None)
-    if unit is None:
-        return None
-    unit = u.Unit(unit)
-    if isinstance(unc, VarianceUncertainty):
-        unit = unit ** 0.5
-    elif isinstance(unc, InverseVariance):
-        unit = unit ** -0.5
-    if unit == flux_unit:
-        return None
-    try:
-        return (1.0 * unit).to_value(flux_unit)
-    except u.UnitConversionError:
-        raise InputError(f"the uncertainty is in {unc.unit!r}, which does not go with "
-                         f"the flux in {flux_unit!r}") from None
-
-
 def _as_arrays(spectrum):
     """One spectrum object as (wave Å increasing, flux (n, n_pix) per wavelength,
     variance or None, good mask)."""
@@ -95,7 +70,8 @@ def _as_arrays(spectrum):
     flux_q = u.Quantity(spectrum.flux, copy=False)
     flux = np.asarray(flux_q.value, dtype=float)  # never modified in place below
     index = getattr(spectrum, "spectral_axis_index", flux.ndim - 1)
-    var = uncertainty_variance(spectrum.uncertainty, flux.shape, "spectrum", "flux")
+    var = uncertainty_variance(spectrum.uncertainty, flux.shape, "spectrum", "flux",
+                               data_unit=flux_q.unit)
     mask = getattr(spectrum, "mask", None)
     if mask is not None:
         mask = np.array(mask, dtype=bool)
@@ -112,10 +88,6 @@ def _as_arrays(spectrum):
     flux = flux.reshape(-1, n_pix)
     mask = None if mask is None else mask.reshape(-1, n_pix)
     var = None if var is None else var.reshape(-1, n_pix)
-    if var is not None:
-        unc_factor = _uncertainty_factor(spectrum.uncertainty, flux_q.unit)
-        if unc_factor is not None:
-            var = var * unc_factor ** 2
     factor = _flux_factor(flux_q.unit, wave)
     if factor is not None and not np.all(factor == 1.0):
         flux = flux * factor
