@@ -82,7 +82,7 @@ class FlareTable(QTable):
             flux = _float_values(lc.flux)
             # one numeric time format for the light curve and the table (the table's
             # Time columns may be in another format, e.g. after a collection)
-            fmt = lc.time.format if np.asarray(lc.time.value).dtype.kind in "fiu" else "jd"
+            fmt = _numeric_time_format(lc.time)
             t = np.asarray(lc.time.to_value(fmt), dtype=float)
             # break the line at gaps (more than 10 median cadences)
             dt = np.diff(t)
@@ -131,6 +131,12 @@ def _float_values(x):
     if mask is not None:
         out[np.broadcast_to(np.asarray(mask, dtype=bool), out.shape)] = np.nan
     return out
+
+
+def _numeric_time_format(time):
+    """``time``'s format if its values are numbers (btjd, mjd, jd, ...), else ``'jd'``
+    (for text formats such as ISO)."""
+    return time.format if np.asarray(time.value).dtype.kind in "fiu" else "jd"
 
 
 def _quality_flags(lc):
@@ -391,10 +397,15 @@ def _check_min_sigma(min_sigma):
     return ms
 
 
+def _check_integer(name, value, least):
+    """``value`` as an int, if it is an integer (not a bool) of at least ``least``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+        raise InputError(f"{name} must be an integer >= {least}, not {value!r}")
+    return int(value)
+
+
 def _check_min_run(min_run):
-    if isinstance(min_run, bool) or not isinstance(min_run, (int, np.integer)) or min_run < 1:
-        raise InputError(f"min_run must be an integer >= 1, not {min_run!r}")
-    return int(min_run)
+    return _check_integer("min_run", min_run, 1)
 
 
 def find_flares(lc, threshold=0.5, *, min_sigma=3.0, min_run=2, model=_DEFAULT_MODEL,

@@ -3,8 +3,9 @@
 import numpy as np
 
 from . import core
-from ._high_level import (_DEFAULT_MODEL, _bin_factor, _binned, _check_min_run,
-                          _check_threshold, _load, _parse_lightcurve, _score_arrays)
+from ._high_level import (_DEFAULT_MODEL, _bin_factor, _binned, _check_integer,
+                          _check_min_run, _check_threshold, _load, _numeric_time_format,
+                          _parse_lightcurve, _score_arrays)
 
 __all__ = ["injection_recovery", "recovery_probability", "amplitude_at_recovery"]
 
@@ -80,9 +81,8 @@ def injection_recovery(lc, *, n_flares=100, per_round=10, amplitude_sigma=(1.0, 
 
     if finder not in ("cnn", "sigma"):
         raise InputError(f"finder must be 'cnn' or 'sigma', not {finder!r}")
-    for name, val, low in (("n_flares", n_flares, 0), ("per_round", per_round, 1)):
-        if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < low:
-            raise InputError(f"{name} must be an integer >= {low}, not {val!r}")
+    _check_integer("n_flares", n_flares, 0)
+    _check_integer("per_round", per_round, 1)
     for name, rng_ in (("amplitude_sigma", amplitude_sigma), ("fwhm_minutes", fwhm_minutes)):
         try:
             lo_, hi_ = (float(x) for x in rng_)
@@ -168,8 +168,8 @@ def injection_recovery(lc, *, n_flares=100, per_round=10, amplitude_sigma=(1.0, 
         from astropy.time import Time
 
         tobj = p["time_obj"]
-        fmt = tobj.format if np.asarray(tobj.value).dtype.kind in "fiu" else "jd"
-        tpk = Time([r[0] for r in rows], format="jd", scale=tobj.scale).to_value(fmt)
+        tpk = Time([r[0] for r in rows], format="jd",
+                   scale=tobj.scale).to_value(_numeric_time_format(tobj))
         rows = [(float(v), *r[1:]) for v, r in zip(tpk, rows)]
     if len(rows) < n_flares:
         import warnings
