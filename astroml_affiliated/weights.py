@@ -25,6 +25,7 @@ import hashlib
 import importlib
 import json
 import os
+import tempfile
 import threading
 from pathlib import Path
 
@@ -241,9 +242,7 @@ def _download(fname, record, cache):
                 "$ASTROML_AFFILIATED_WEIGHTS_DIR.") from exc
         # pooch writes through a private (0600) temporary file: give the downloaded
         # file the usual permissions, so that a shared cache is readable by others
-        umask = os.umask(0)
-        os.umask(umask)
-        path.chmod(0o666 & ~umask)
+        path.chmod(0o666 & ~_process_umask(cache))
         return path
     # pooch never moves a bad download into place; make sure nothing half-written stays
     if (cache / fname).is_file() and sha256sum(cache / fname) != record["sha256"]:
@@ -252,6 +251,29 @@ def _download(fname, record, cache):
                + ". Set ASTROML_AFFILIATED_WEIGHTS_URL or conf.weights_url to a working "
                "base URL, or put the file in $ASTROML_AFFILIATED_WEIGHTS_DIR.")
     raise (WeightsHashError if hash_failure else WeightsDownloadError)(message)
+
+
+_PROC_STATUS = "/proc/self/status"
+
+
+def _process_umask(directory):
+    """The process's umask, read without changing it (``os.umask`` can only be read by
+    setting it, which races with other threads creating files)."""
+    try:  # Linux >= 4.7
+        with open(_PROC_STATUS) as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    # elsewhere: the mode the OS gives a new directory asked for as 0777
+    probe = tempfile.mkdtemp(dir=directory)
+    os.rmdir(probe)
+    os.mkdir(probe, 0o777)
+    try:
+        return 0o777 & ~os.stat(probe).st_mode
+    finally:
+        os.rmdir(probe)
 
 
 def _progressbar():

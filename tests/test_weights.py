@@ -264,3 +264,18 @@ def test_corrupt_cached_file_removed_by_another_process(served, monkeypatch):
 
     monkeypatch.setattr(weights, "sha256sum", hash_then_other_process_deletes)
     assert weights.fetch_file(env["name"]).read_bytes() == env["body"]
+
+
+@pytest.mark.parametrize("proc_status", ["/proc/self/status", "/nonexistent/status"])
+def test_umask_is_read_without_changing_it(tmp_path, monkeypatch, proc_status):
+    """Both ways of reading the umask (Linux /proc, or a probe file) agree, and leave it."""
+    import os
+
+    monkeypatch.setattr(weights, "_PROC_STATUS", proc_status)
+    old = os.umask(0o027)
+    try:
+        assert weights._process_umask(tmp_path) == 0o027
+        assert os.umask(0o027) == 0o027  # unchanged by the call
+    finally:
+        os.umask(old)
+    assert list(tmp_path.iterdir()) == []  # the probe file is gone
