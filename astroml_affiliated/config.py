@@ -62,6 +62,12 @@ class Conf(_config.ConfigNamespace):
         "How many times a failed download is retried per URL.",
         cfgtype="integer",
     )
+    download_timeout = _config.ConfigItem(
+        60.0,
+        "Seconds a download waits for the server to answer (per attempt and URL) before "
+        "it counts as failed.",
+        cfgtype="float",
+    )
     default_device = _config.ConfigItem(
         "auto",
         "Device for model calls that pass device=None: 'auto' (a GPU when TensorFlow "

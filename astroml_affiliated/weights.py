@@ -216,7 +216,8 @@ def _download(fname, record, cache):
     failures = []
     hash_failure = False
     for base in _base_urls():
-        downloader = pooch.HTTPDownloader(progressbar=_progressbar(), timeout=60)
+        downloader = pooch.HTTPDownloader(progressbar=_progressbar(),
+                                         timeout=_download_timeout())
         try:
             cache.mkdir(parents=True, exist_ok=True)
             store = pooch.create(path=cache, base_url=base,
@@ -251,6 +252,17 @@ def _download(fname, record, cache):
                + ". Set ASTROML_AFFILIATED_WEIGHTS_URL or conf.weights_url to a working "
                "base URL, or put the file in $ASTROML_AFFILIATED_WEIGHTS_DIR.")
     raise (WeightsHashError if hash_failure else WeightsDownloadError)(message)
+
+
+def _download_timeout():
+    try:
+        timeout = float(conf.download_timeout)
+    except (TypeError, ValueError):
+        timeout = float("nan")
+    if not timeout > 0 or timeout == float("inf"):
+        raise InputError(f"conf.download_timeout must be a positive number of seconds, "
+                         f"not {conf.download_timeout!r}")
+    return timeout
 
 
 _PROC_STATUS = "/proc/self/status"

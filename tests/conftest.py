@@ -17,6 +17,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_error(404, "not found")
             return
         status, body, mode = route
+        if mode == "hang":  # accept the request, answer nothing for a while
+            server.release.wait(10)
+            return
         if status != 200:
             self.send_error(status, "test error")
             return
@@ -41,11 +44,13 @@ def http_server():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     server.routes = {}
     server.requests = []
+    server.release = threading.Event()
     server.base_url = f"http://127.0.0.1:{server.server_address[1]}/weights/"
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                               daemon=True)
     thread.start()
     yield server
+    server.release.set()
     server.shutdown()
     server.server_close()
 

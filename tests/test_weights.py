@@ -279,3 +279,15 @@ def test_umask_is_read_without_changing_it(tmp_path, monkeypatch, proc_status):
     finally:
         os.umask(old)
     assert list(tmp_path.iterdir()) == []  # the probe file is gone
+
+
+def test_download_timeout_is_configurable(served):
+    """A server that accepts and never answers fails after conf.download_timeout."""
+    server, env, route = served
+    server.routes[route] = (200, env["body"], "hang")
+    with conf.set_temp("download_timeout", 0.3), conf.set_temp("download_retries", 0):
+        with pytest.raises(WeightsDownloadError, match="Timeout"):
+            weights.fetch_file(env["name"])
+    with conf.set_temp("download_timeout", 0.0):
+        with pytest.raises(InputError, match="download_timeout"):
+            weights.fetch_file(env["name"])
