@@ -96,6 +96,10 @@ def _cmd_batch(args):
 
     if args.workers is not None and args.scheduler:
         raise AstroMLError("give either --workers or --scheduler, not both")
+    if args.workers is not None and args.workers < 1:
+        raise AstroMLError(f"--workers must be 1 or more (worker processes of a local Dask "
+                           f"cluster), not {args.workers}; leave it out to run in this "
+                           "process")
     inputs = args.pairs if args.command == "diff" else args.files
     table = batch.run_batch(
         args.command, inputs, client=args.scheduler or None,

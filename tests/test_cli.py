@@ -173,3 +173,14 @@ def test_weights_list_and_path_check_model_names(capsys):
     assert "no model names" in capsys.readouterr().err
     with pytest.raises(Exception, match="no-such-model"):  # --debug after the command
         cli.main(["weights", "verify", "no-such-model", "--debug"])
+
+
+@pytest.mark.parametrize("workers", ["0", "-2"])
+def test_workers_below_one_refused(tmp_path, capsys, workers):
+    """--workers 0 used to run serially in this process without a word."""
+    lc = tmp_path / "missing.fits"
+    assert cli.main(["flares", str(lc), "--workers", workers,
+                     "--output", str(tmp_path / "out.ecsv")]) == 1
+    err = capsys.readouterr().err
+    assert "--workers must be 1 or more" in err
+    assert not (tmp_path / "out.ecsv").exists()
