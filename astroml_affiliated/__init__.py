@@ -34,12 +34,18 @@ __all__ = ["__version__", "conf", "AstroMLError", "AstroMLWarning", "DeviceError
            "WeightsNotFoundError", "attach_adaptors", "detach_adaptors", *_LAZY]
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
+def _lazy_attribute(namespace, table, name):
+    """Attribute ``name`` of a module whose ``table`` maps it to the module that holds
+    it: imported on first access and kept in the module's ``namespace``."""
+    if name in table:
+        value = getattr(importlib.import_module(table[name]), name)
+        namespace[name] = value
         return value
-    raise AttributeError(f"module 'astroml_affiliated' has no attribute {name!r}")
+    raise AttributeError(f"module {namespace['__name__']!r} has no attribute {name!r}")
+
+
+def __getattr__(name):
+    return _lazy_attribute(globals(), _LAZY, name)
 
 
 def __dir__():
