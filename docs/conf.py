@@ -20,6 +20,21 @@ if os.environ.get("ASTROML_DOCS_INTERSPHINX") != "1":
     extensions = [e for e in extensions if e != "sphinx_astropy.ext.intersphinx_toggle"]  # noqa: F405
 
 exclude_patterns = ["_build", "api/*.inc"]
+
+# The tutorials (tutorials/*.md) are MyST Markdown notebooks: myst-nb runs each in a
+# Jupyter kernel at every build, so the pages show what the code gives today, and a
+# cell that fails fails the build.
+extensions.append("myst_nb")  # noqa: F405
+nb_execution_mode = "force"
+nb_execution_timeout = 600
+nb_execution_raise_on_error = True
+nb_execution_show_tb = True
+nb_merge_streams = True
+
+# the sessions on the index page (plot directive): code and figure, no download links
+plot_html_show_formats = False
+plot_html_show_source_link = False
+plot_formats = [("png", 80)]
 html_theme_options = {"github_url": "https://github.com/astroml-affiliated/astroml_affiliated"}
 html_title = f"{project} v{release}"
 automodapi_toctreedirnm = "api"
