@@ -18,7 +18,7 @@ TUTORIALS = sorted((Path(__file__).parents[1] / "docs" / "tutorials").glob("*.md
 
 
 def test_every_capability_has_a_tutorial():
-    assert [p.stem for p in TUTORIALS] == ["batch", "flares", "imagediff", "spectra"]
+    assert {"batch", "flares", "imagediff", "spectra"} <= {p.stem for p in TUTORIALS}
 
 
 @pytest.mark.slow
