@@ -112,6 +112,18 @@ VALIDATION_1_3 = (2470992, 29928567, 73118477, 77842052, 117733072, 140478472, 1
                   220429097, 272349442, 284678097, 328254412, 396862832, 401945077)
 
 
+#: The new training stars of 1.3.0 (the other 11 of the 24 added on 2026-12-06).
+NEW_TRAIN_1_3 = (29780677, 30101427, 125835702, 170675902, 270511002, 280801342,
+                 298907057, 369863567, 387220832, 410898932, 416744592)
+
+
+def files_before_2026_12_06(files):
+    """The light curves of the 46 stars of the data set up to 1.2.0 (for the 1.2.0
+    split rules and the benchmarks that reproduce 1.2.0's figures)."""
+    new = set(VALIDATION_1_3) | set(NEW_TRAIN_1_3)
+    return [f for f in files if f["tic"] not in new]
+
+
 def split_v13(files):
     """``(train_tics, validation_tics, old_heldout_tics)`` of 1.3.0: every star that is
     neither a fresh validation star nor a 1.2.0 held-out star is a training star."""
@@ -607,15 +619,13 @@ def _file_channels(path):
     """Input channels of a saved flare CNN (the first convolution's kernel shape)."""
     import h5py
 
-    found = []
-
-    def visit(name, obj):
-        if isinstance(obj, h5py.Dataset) and "conv0" in name and obj.ndim == 3:
-            found.append(obj.shape[1])
-
     with h5py.File(path, "r") as h:
-        h.visititems(visit)
-    return int(found[0]) if found else 2
+        # Keras 3 files: layers/<conv1d...>/vars/0 is a kernel (kernel, channels, filters);
+        # the first convolution's is the one with a 9-or-more-wide kernel and 16 filters
+        kernels = [h[f"layers/{k}/vars/0"].shape for k in h.get("layers", {})
+                   if k.startswith("conv1d") and f"layers/{k}/vars/0" in h]
+    firsts = [s for s in kernels if len(s) == 3 and s[1] in (2, 3) and s[0] >= 9]
+    return int(firsts[0][1]) if firsts else 2
 
 
 def _train_members(X, Y, W, args, out, version, log=print, n_channels=3):
