@@ -2,14 +2,26 @@
 
 ``DATA_DIR`` holds ``lc/*.fits`` (TESS 2-min light curves), ``lc_index.csv`` and
 ``vetted_flares.csv`` (see the project's data README). The run is seeded and writes
-``flares-cnn-1.2.0-m{k}.weights.h5`` and the registry entry into ``--out`` (``weights/``).
+``flares-cnn-1.3.0-m{k}.weights.h5`` and a training log into ``--out``; ``--registry``
+also writes the registry entry (only once the model card's release rule has held).
 
-Version 1.2.0 is trained in two rounds (hard-negative mining), both in this one command:
+Version 1.3.0 (the released command: ``--members 3 --epochs 4 --variants 2 --mine-with
+<the five 1.2.0 files>``) takes the cadence as a third input channel and is trained on
+every training light curve at 2 min and binned (exposure integration,
+`core.bin_exposures`) to 200 s, 10 min and 30 min; vetted flares stay positives at a
+cadence while a binned cadence overlapping them is >= 3 sigma above the trend
+(`detectable`), else weight 0; injected flares are integrated over each exposure;
+box-shaped flat-topped artefacts are extra negatives; synthetic bright fast rotators
+(`synthetic_rotator`) are added; preprocessing uses the shrinking window at segment ends
+and the adaptive trend width. Split: `split_v13` (fixed star lists of the model card);
+hard negatives are mined on the 2-min training light curves with ``--mine-with``
+weights (1.3.0: the 1.2.0 ensemble). What follows describes the 1.2.0 recipe, which
+1.3.0 keeps otherwise.
 
-1. a first-round ensemble (the 1.0.0 recipe, ``--members`` members) is trained on the
-   training stars and scores them (``--mine-with FILE...`` uses given weights files
-   instead; that is for experiments only: the released 1.1.0 was mined with the 1.0.0
-   weights from git history, 1.2.0 is not);
+Version 1.2.0 was trained in two rounds (hard-negative mining), both in one command:
+
+1. a first-round ensemble (the 1.0.0 recipe) was trained on the training stars and
+   scored them (the released 1.1.0 was mined with the 1.0.0 weights from git history);
 2. its events (p >= ``--mine-threshold``, peak >= 2 sigma) that overlap no vetted or
    unvetted candidate and have no ``--mine-run`` consecutive cadences above
    ``--mine-sigma`` sigma within the event +- 2 cadences (1.2.0: no 2 above 2.5 sigma,
