@@ -39,6 +39,7 @@ from astroml_affiliated.training import flares as tr  # noqa: E402
 
 def dev_files(data_dir):
     files, cands = tr.load_index(data_dir)
+    files = tr.files_before_2026_12_06(files)  # 1.2.0's development stars
     train_tics, _ = tr.split_stars(files, cands)
     _, dev_tics = tr.split_dev(train_tics, files, cands)
     return [f for f in files if f["tic"] in set(dev_tics)], cands, dev_tics

@@ -31,6 +31,7 @@ from scipy import special
 from scipy.ndimage import median_filter
 
 __all__ = ["davenport2014", "mendoza2022", "flare_template", "running_median",
+           "detrend", "trend_width_for", "cadence_code", "bin_exposures",
            "robust_std", "Segment", "prepare", "pad_input", "find_events",
            "segment_events", "source_indices", "longest_run",
            "sigma_clip_finder", "event_properties"]
@@ -125,22 +126,36 @@ def robust_std(x):
     return 1.4826 * np.median(np.abs(x - np.median(x)))
 
 
-def running_median(x, width, mask=None):
+def running_median(x, width, mask=None, *, edge="nearest"):
     """Running median of ``x`` over ``width`` samples, ignoring masked (True) samples.
 
-    The ends use a shrinking window. Where a window holds only masked samples, the
-    plain running median is returned.
+    ``edge`` says what the window holds near the ends: ``'nearest'`` (the behaviour of
+    model versions up to 1.2.0) repeats the end value, which pins the median to it, so
+    a flare on the last cadences lifts its own trend; ``'shrink'`` takes the median of
+    the samples that exist (a window of ``width // 2 + 1`` samples at the very end).
+    Where a window holds only masked samples, the plain running median is returned.
     """
     x = np.asarray(x, dtype=float)
     n = x.size
     width = int(max(1, min(width, n)))
     if width % 2 == 0:
         width = max(1, width - 1)
+    if edge not in ("nearest", "shrink"):
+        raise ValueError(f"edge must be 'nearest' or 'shrink', not {edge!r}")
     plain = median_filter(x, size=width, mode="nearest")
+    half = width // 2
+    y = x if mask is None else np.where(mask, np.nan, x)
+    if edge == "shrink" and half:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            for i in list(range(min(half, n))) + list(range(max(half, n - half), n)):
+                lo, hi = max(0, i - half), min(n, i + half + 1)
+                m = np.nanmedian(y[lo:hi])
+                plain[i] = m if np.isfinite(m) else np.median(x[lo:hi])
     if mask is None or not np.any(mask):
         return plain
-    y = np.where(mask, np.nan, x)
-    half = width // 2
     padded = np.concatenate([np.full(half, np.nan), y, np.full(half, np.nan)])
     windows = np.lib.stride_tricks.sliding_window_view(padded, width)
     # nanmedian over windows; evaluate only where the mask matters (near masked samples)
@@ -222,31 +237,135 @@ class Segment:
     def size(self):
         return self.index.size
 
-    def channels(self):
-        """The network input of this segment (without padding), shape (n, 2)."""
-        return np.stack([np.arcsinh(self.z), self.mask.astype(float)],
-                        axis=-1).astype("float32")
+    def channels(self, cadence_code=None):
+        """The network input of this segment (without padding), shape (n, 2), or
+        (n, 3) with a constant third channel ``cadence_code`` (models that take the
+        cadence as an input, see `cadence_code`)."""
+        chans = [np.arcsinh(self.z), self.mask.astype(float)]
+        if cadence_code is not None:
+            chans.append(np.where(self.mask, float(cadence_code), 0.0))
+        return np.stack(chans, axis=-1).astype("float32")
 
 
-def detrend(flux, trend_width):
-    """Trend and scatter of one gap-free segment (NaN allowed for empty cells)."""
-    good = np.isfinite(flux)
-    x = np.where(good, flux, np.interp(np.arange(flux.size), np.flatnonzero(good),
-                                        flux[good]))
-    trend = running_median(x, trend_width)
+def _detrend_once(x, good, trend_width, edge):
+    trend = running_median(x, trend_width, edge=edge)
     scatter = _running_scatter(np.where(good, x - trend, np.nan))
     high = good & ((x - trend) > 2.5 * scatter)
+    grown = np.zeros(x.size, dtype=bool)
     if np.any(high):
         # grow the mask: 2 cadences before, 10 after (a flare's decay); masked cadences
         # take the first trend's value, and the running median is taken again
         grown = np.convolve(high.astype(float), np.ones(13), mode="full")[8:8 + x.size] > 0
-        trend = running_median(np.where(grown, trend, x), trend_width)
+        trend = running_median(np.where(grown, trend, x), trend_width, edge=edge)
         scatter = _running_scatter(np.where(good & ~grown, x - trend, np.nan))
-    return trend, scatter
+    return trend, scatter, grown
+
+
+#: Adaptive trend: the widest width whose residuals scatter (robustly) by at most
+#: this many times the white noise (first differences) is used.
+RED_NOISE_LIMIT = 1.3
+
+
+def detrend(flux, trend_width, *, edge="nearest", adaptive=False, min_width=9):
+    """Trend and scatter of one gap-free segment (NaN allowed for empty cells).
+
+    With ``adaptive``, the running median's width is shortened (to 2/3, 1/2 and 1/3 of
+    ``trend_width``, never below ``min_width``) while the robust scatter of the
+    residuals (a robust measure: flares barely move it) exceeds `RED_NOISE_LIMIT` times the white noise measured
+    from first differences: a fast rotator's modulation is then followed instead of
+    leaving a red-noise residual many times the noise.
+    """
+    good = np.isfinite(flux)
+    x = np.where(good, flux, np.interp(np.arange(flux.size), np.flatnonzero(good),
+                                        flux[good]))
+    widths = [int(trend_width)]
+    if adaptive:
+        for frac in (2 / 3, 1 / 2, 1 / 3):
+            w = int(round(trend_width * frac)) | 1
+            if w >= min_width and w < widths[-1]:
+                widths.append(w)
+    best = None
+    for w in widths:
+        trend, scatter, grown = _detrend_once(x, good, w, edge)
+        if len(widths) == 1:
+            return trend, scatter
+        keep = good
+        red = robust_std((x - trend)[keep] / scatter[keep]) if keep.sum() > 10 else 0.0
+        if best is None or red < best[0]:
+            best = (red, trend, scatter)
+        if red <= RED_NOISE_LIMIT:
+            return trend, scatter
+    return best[1], best[2]
+
+
+def trend_width_for(cadence_s):
+    """Running-median width (cadences) for a cadence in seconds: about 2.4 hours, at
+    least 13 cadences (73 at 2 min, 45 at 200 s, 15 at 10 min, 13 at 30 min)."""
+    return max(13, int(round(8760.0 / float(cadence_s))) | 1)
+
+
+def cadence_code(cadence_s):
+    """The cadence channel's value: ``log2(cadence / 120 s) / 4`` (0 at 2 min, about
+    0.18 at 200 s, 0.58 at 10 min, 0.98 at 30 min)."""
+    return float(np.log2(float(cadence_s) / 120.0) / 4.0)
+
+
+def bin_exposures(time, flux, flux_err, cadence, new_cadence, *, min_cover=0.5):
+    """Bin a light curve to a longer cadence by integrating the flux over each new
+    exposure (what a detector with that exposure sees).
+
+    Each cadence is taken to cover ``time +- cadence / 2``; new exposures are
+    ``new_cadence`` long and start at the first cadence's start. Fractional overlaps are
+    weighted by their length (exact averaging when ``new_cadence / cadence`` is an
+    integer). An exposure needs at least ``min_cover`` of its length covered by
+    finite flux.
+
+    Returns
+    -------
+    time, flux, flux_err : ndarray
+        Mid-times, mean flux and its propagated error of the kept exposures.
+    brightest : ndarray of int
+        For each exposure, the index (into the input) of its brightest cadence.
+    """
+    time = np.asarray(time, dtype=float)
+    flux = np.asarray(flux, dtype=float)
+    err = np.asarray(flux_err, dtype=float)
+    ok = np.flatnonzero(np.isfinite(time) & np.isfinite(flux))
+    t, f, e = time[ok], flux[ok], err[ok]
+    t0 = t[0] - cadence / 2
+    a = t - cadence / 2 - t0
+    b = t + cadence / 2 - t0
+    ba = np.floor(a / new_cadence + 1e-9).astype(np.int64)
+    bb = np.floor(b / new_cadence - 1e-9).astype(np.int64)
+    nb = int(bb.max()) + 1
+    # an input cadence spans at most two exposures (new_cadence >= cadence)
+    w1 = np.minimum(b, (ba + 1) * new_cadence) - a
+    w2 = np.where(bb > ba, b - bb * new_cadence, 0.0)
+    wsum = np.zeros(nb)
+    fsum = np.zeros(nb)
+    esum = np.zeros(nb)
+    fin_e = np.isfinite(e)
+    for bins, w in ((ba, w1), (bb, w2)):
+        np.add.at(wsum, bins, w)
+        np.add.at(fsum, bins, w * f)
+        np.add.at(esum, bins, np.where(fin_e, (w * e) ** 2, np.nan))
+    keep = np.flatnonzero(wsum >= min_cover * new_cadence)
+    tb = t0 + (keep + 0.5) * new_cadence
+    fb = fsum[keep] / wsum[keep]
+    eb = np.sqrt(esum[keep]) / wsum[keep]
+    # brightest contributing cadence per exposure
+    order = np.lexsort((-f, ba))
+    first = np.full(nb, -1, dtype=np.int64)
+    seen = np.r_[True, ba[order][1:] != ba[order][:-1]]
+    first[ba[order][seen]] = order[seen]
+    bright = first[keep]
+    bright = np.where(bright >= 0, bright,
+                      np.clip(np.searchsorted(t, tb), 0, t.size - 1))
+    return tb, fb, eb, ok[bright]
 
 
 def prepare(time, flux, flux_err=None, *, cadence, max_gap=10, trend_width=73,
-            level_factor=2.0):
+            level_factor=2.0, trend_edge="nearest", adaptive=False):
     """Split a light curve into gap-free segments and normalise each.
 
     Parameters
@@ -261,6 +380,11 @@ def prepare(time, flux, flux_err=None, *, cadence, max_gap=10, trend_width=73,
         Interruptions of more than this many cadences split the light curve.
     trend_width : int
         Width of the running median, in cadences.
+    trend_edge : {'nearest', 'shrink'}
+        How the running median treats segment ends (see `running_median`; 'nearest'
+        is the preprocessing of model versions up to 1.2.0).
+    adaptive : bool
+        Shorten the running median where the residuals are red (see `detrend`).
     level_factor : float
         Cadences where the running median is more than this factor above or below the
         median flux of the whole light curve are treated as missing (systematics such
@@ -296,7 +420,7 @@ def prepare(time, flux, flux_err=None, *, cadence, max_gap=10, trend_width=73,
         fe = np.full(n, np.nan)
         fe[pos] = flux_err[keep[part]]
         if part.size >= 3:
-            trend, scatter = detrend(f, trend_width)
+            trend, scatter = detrend(f, trend_width, edge=trend_edge, adaptive=adaptive)
         else:
             trend = np.full(n, np.nanmedian(f))
             scatter = np.full(n, max(abs(np.nanmedian(f)) * 1e-3, 1e-12))

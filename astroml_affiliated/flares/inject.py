@@ -3,23 +3,30 @@
 import numpy as np
 
 from . import core
-from ._high_level import (_DEFAULT_MODEL, _bin_factor, _binned, _check_integer,
-                          _check_min_run, _check_threshold, _load, _numeric_time_format,
-                          _parse_lightcurve, _score_arrays)
+from ._high_level import (_DEFAULT_MODEL, _bin_factor, _binned, _cadence_aware,
+                          _check_integer, _check_min_run, _check_threshold, _default_rule,
+                          _load, _numeric_time_format, _parse_lightcurve, _preprocessing,
+                          _score_arrays)
 
 __all__ = ["injection_recovery", "recovery_probability", "amplitude_at_recovery"]
 
 
-def _finder_events(t, f, e, cadence_days, finder, models, threshold, min_run=2):
-    """Events ``(segment, start, stop, peak)`` found in plain arrays."""
+def _finder_events(t, f, e, cadence_days, finder, models, threshold, min_run=None):
+    """Events ``(segment, start, stop, peak)`` found in plain arrays (``min_run`` None:
+    the default event rule at this cadence)."""
     if finder == "cnn":
         segs, means, _ = _score_arrays(t, f, e, cadence_days, models)
+        min_run, min_len = _default_rule(cadence_days * 86400.0, min_run)
         out = []
         for seg, pm in zip(segs, means):
             out += [(seg, *ev) for ev in core.segment_events(seg, pm, threshold,
-                                                             min_run=min_run)]
+                                                             min_run=min_run,
+                                                             min_len=min_len)]
         return segs, out
-    segs = core.prepare(t, f, e, cadence=cadence_days)
+    # sigma clipping on the cadence-aware preprocessing (trend width for the cadence,
+    # shrinking window at segment ends, adaptive trend)
+    prep, _ = _preprocessing(cadence_days * 86400.0, True)
+    segs = core.prepare(t, f, e, cadence=cadence_days, **prep)
     out = []
     for seg in segs:
         out += [(seg, *ev) for ev in core.sigma_clip_finder(seg)]
@@ -28,14 +35,15 @@ def _finder_events(t, f, e, cadence_days, finder, models, threshold, min_run=2):
 
 def injection_recovery(lc, *, n_flares=100, per_round=10, amplitude_sigma=(1.0, 50.0),
                        fwhm_minutes=(2.0, 60.0), template="davenport2014",
-                       threshold=0.5, finder="cnn", min_run=2, model=_DEFAULT_MODEL,
+                       threshold=0.5, finder="cnn", min_run=None, model=_DEFAULT_MODEL,
                        device=None, seed=0, quality_bitmask="default"):
     """Inject synthetic flares into a light curve and test which are recovered.
 
     Like AltaiPony's ``sample_flare_recovery``: flares with log-uniform peak amplitudes
     (in units of the local scatter) and FWHMs are injected, ``per_round`` at a time and
-    at least 200 cadences apart (away from flares already found), into a copy of the
-    flux; the finder runs on each copy. An injected flare is recovered when an event's
+    at least 200 two-minute cadences apart (at least 20 cadences at long cadences;
+    away from flares already found), into a copy of the flux; the finder runs on each
+    copy. An injected flare is recovered when an event's
     span comes within 3 cadences of its peak.
 
     Parameters
@@ -57,7 +65,8 @@ def injection_recovery(lc, *, n_flares=100, per_round=10, amplitude_sigma=(1.0, 
     finder : {'cnn', 'sigma'}
         The CNN ensemble, or the sigma-clipping finder (AltaiPony's N1=3, N2=2, N3=3).
     min_run : int
-        Event rule of the CNN finder, as for `find_flares` (default 2).
+        Event rule of the CNN finder, as for `find_flares` (default: 2 below 5-min
+        cadence, 1 from 5 min on).
     model, device, quality_bitmask
         As for `find_flares`; ``model`` may also be a list of built Keras members
         (weights that are not in the registry, e.g. while training).
@@ -71,7 +80,8 @@ def injection_recovery(lc, *, n_flares=100, per_round=10, amplitude_sigma=(1.0, 
         format; JD where that format is not a number, e.g. ISO), ``amplitude``
         (relative), ``amplitude_sigma``, ``fwhm`` [min], ``ed_injected`` [s],
         ``recovered`` (bool), ``ed_recovered`` [s], ``ed_ratio``,
-        ``amplitude_recovered``. Use `recovery_probability` to bin it.
+        ``amplitude_recovered``, ``tpeak_offset`` [min] (found peak time minus the
+        injected one). Use `recovery_probability` to bin it.
     """
     from astropy import units as u
     from astropy.table import QTable
@@ -94,7 +104,10 @@ def injection_recovery(lc, *, n_flares=100, per_round=10, amplitude_sigma=(1.0, 
     threshold = _check_threshold(threshold)
     min_run = _check_min_run(min_run)
     p = _parse_lightcurve(lc, quality_bitmask=quality_bitmask)
-    k = _bin_factor(p["cadence_s"])
+    models = None
+    if finder == "cnn":
+        models, _ = _load(model, device)
+    k = _bin_factor(p["cadence_s"], finder == "sigma" or _cadence_aware(models))
     if k == 1:
         idx = np.flatnonzero(p["good"])
         t, f, e = p["time"][idx], p["flux"][idx], p["flux_err"][idx]
@@ -102,9 +115,11 @@ def injection_recovery(lc, *, n_flares=100, per_round=10, amplitude_sigma=(1.0, 
     else:
         t, f, e, _, cad = _binned(p, k)
     rng = np.random.default_rng(seed)
-    models = None
-    if finder == "cnn":
-        models, _ = _load(model, device)
+    # spacing and margins in cadences: 200 (100 before, 150 after an event) at 2 min,
+    # the same time span at longer cadences, at least 20
+    scale = min(1.0, 120.0 / (cad * 86400.0))
+    spacing = max(20, int(round(200 * scale)))
+    before, after = max(10, int(round(100 * scale))), max(15, int(round(150 * scale)))
     rows = []
     with device_scope(device if finder == "cnn" else "cpu"):
         segs, events = _finder_events(t, f, e, cad, finder, models, threshold, min_run)
@@ -118,7 +133,7 @@ def injection_recovery(lc, *, n_flares=100, per_round=10, amplitude_sigma=(1.0, 
             scatter[seg.index[m]] = seg.scatter[m]
         for seg, start, stop, peak in events:
             s_o, e_o = core.source_indices(seg, start, stop)
-            busy[max(0, s_o - 100):e_o + 150] = True
+            busy[max(0, s_o - before):e_o + after] = True
         # no injection where nothing is scored (cadences flagged as systematics)
         busy |= ~(np.isfinite(trend) & np.isfinite(scatter))
         n_rounds = int(np.ceil(n_flares / per_round))
@@ -128,7 +143,7 @@ def injection_recovery(lc, *, n_flares=100, per_round=10, amplitude_sigma=(1.0, 
                 break
             chosen = []
             for i in rng.permutation(free):
-                if all(abs(i - c) >= 200 for c in chosen):
+                if all(abs(i - c) >= spacing for c in chosen):
                     chosen.append(int(i))
                 if len(chosen) >= per_round:
                     break
@@ -156,13 +171,14 @@ def injection_recovery(lc, *, n_flares=100, per_round=10, amplitude_sigma=(1.0, 
                 s_o, e_o = core.source_indices(seg, start, stop)
                 _, _, ampl, ed_r, _ = core.event_properties(seg, start, stop, peak,
                                                             cad * 86400)
-                found.append((s_o, e_o, ed_r, ampl))
+                found.append((s_o, e_o, ed_r, ampl, seg.time[peak]))
             for i, tpk, rel, a_sig, fwhm_min, ed in truth:
                 match = [x for x in found if x[0] - 3 <= i <= x[1] + 3]
                 rec = bool(match)
                 ed_r = match[0][2] if rec else np.nan
                 amp_r = match[0][3] if rec else np.nan
-                rows.append((tpk, rel, a_sig, fwhm_min, ed, rec, ed_r, amp_r))
+                dt_r = (match[0][4] - tpk) * 1440.0 if rec else np.nan
+                rows.append((tpk, rel, a_sig, fwhm_min, ed, rec, ed_r, amp_r, dt_r))
     if rows and p["time_obj"].format not in ("btjd", "bkjd"):
         # the arrays above are JD: give tpeak in the light curve's own time format
         from astropy.time import Time
@@ -175,13 +191,15 @@ def injection_recovery(lc, *, n_flares=100, per_round=10, amplitude_sigma=(1.0, 
         import warnings
 
         warnings.warn(f"only {len(rows)} of the {n_flares} flares requested were injected: "
-                      "the light curve has too few free cadences for more at 200 cadences "
-                      f"apart ({n_rounds} rounds of up to {per_round}); raise per_round",
+                      "the light curve has too few free cadences for more at "
+                      f"{spacing} cadences apart ({n_rounds} rounds of up to {per_round}); raise per_round",
                       AstroMLWarning, stacklevel=2)
     tab = QTable(rows=rows if rows else None,
                  names=("tpeak", "amplitude", "amplitude_sigma", "fwhm", "ed_injected",
-                        "recovered", "ed_recovered", "amplitude_recovered"),
-                 dtype=(float, float, float, float, float, bool, float, float))
+                        "recovered", "ed_recovered", "amplitude_recovered",
+                        "tpeak_offset"),
+                 dtype=(float, float, float, float, float, bool, float, float, float))
+    tab["tpeak_offset"].unit = u.min
     tab["fwhm"].unit = u.min
     tab["ed_injected"].unit = u.s
     tab["ed_recovered"].unit = u.s

@@ -2,14 +2,26 @@
 
 ``DATA_DIR`` holds ``lc/*.fits`` (TESS 2-min light curves), ``lc_index.csv`` and
 ``vetted_flares.csv`` (see the project's data README). The run is seeded and writes
-``flares-cnn-1.2.0-m{k}.weights.h5`` and the registry entry into ``--out`` (``weights/``).
+``flares-cnn-1.3.0-m{k}.weights.h5`` and a training log into ``--out``; ``--registry``
+also writes the registry entry (only once the model card's release rule has held).
 
-Version 1.2.0 is trained in two rounds (hard-negative mining), both in this one command:
+Version 1.3.0 (the released command: ``--members 3 --epochs 4 --variants 2 --mine-with
+<the five 1.2.0 files>``) takes the cadence as a third input channel and is trained on
+every training light curve at 2 min and binned (exposure integration,
+`core.bin_exposures`) to 200 s, 10 min and 30 min; vetted flares stay positives at a
+cadence while a binned cadence overlapping them is >= 3 sigma above the trend
+(`detectable`), else weight 0; injected flares are integrated over each exposure;
+box-shaped flat-topped artefacts are extra negatives; synthetic bright fast rotators
+(`synthetic_rotator`) are added; preprocessing uses the shrinking window at segment ends
+and the adaptive trend width. Split: `split_v13` (fixed star lists of the model card);
+hard negatives are mined on the 2-min training light curves with ``--mine-with``
+weights (1.3.0: the 1.2.0 ensemble). What follows describes the 1.2.0 recipe, which
+1.3.0 keeps otherwise.
 
-1. a first-round ensemble (the 1.0.0 recipe, ``--members`` members) is trained on the
-   training stars and scores them (``--mine-with FILE...`` uses given weights files
-   instead; that is for experiments only: the released 1.1.0 was mined with the 1.0.0
-   weights from git history, 1.2.0 is not);
+Version 1.2.0 was trained in two rounds (hard-negative mining), both in one command:
+
+1. a first-round ensemble (the 1.0.0 recipe) was trained on the training stars and
+   scored them (the released 1.1.0 was mined with the 1.0.0 weights from git history);
 2. its events (p >= ``--mine-threshold``, peak >= 2 sigma) that overlap no vetted or
    unvetted candidate and have no ``--mine-run`` consecutive cadences above
    ``--mine-sigma`` sigma within the event +- 2 cadences (1.2.0: no 2 above 2.5 sigma,
@@ -63,7 +75,7 @@ __all__ = ["load_index", "split_stars", "split_dev", "load_lightcurve", "mine_ha
 
 CADENCE = 2.0 / 60 / 24  # days
 WINDOW = 200
-VERSION = "1.2.0"
+VERSION = "1.3.0"
 NAME = "flares-cnn"
 
 
@@ -98,13 +110,46 @@ def load_index(data_dir):
             cands[(int(row["TIC"]), int(row["sector"]))].append({
                 "cstart": int(row["cstart"]), "cstop": int(row["cstop"]),
                 "cpeak": int(row["cpeak"]), "tpeak": float(row["tpeak_btjd"]),
+                "tstart": float(row["tstart"]), "tstop": float(row["tstop"]),
                 "real": int(float(real)) if real else 0})
     return files, dict(cands)
 
 
+#: The 12 held-out stars of 1.2.0 (never trained on; "old held-out" for 1.3.0).
+HELDOUT_1_2 = (5630425, 35858101, 77111651, 77959225, 117733581, 142052876, 201688405,
+               234307350, 248350761, 259901346, 345925651, 420001446)
+#: The fresh validation stars of 1.3.0 (13 of the 24 stars added on 2026-12-06; the rule
+#: is in the model card, written before any result on them).
+VALIDATION_1_3 = (2470992, 29928567, 73118477, 77842052, 117733072, 140478472, 143029977,
+                  220429097, 272349442, 284678097, 328254412, 396862832, 401945077)
+
+
+#: The new training stars of 1.3.0 (the other 11 of the 24 added on 2026-12-06).
+NEW_TRAIN_1_3 = (29780677, 30101427, 125835702, 170675902, 270511002, 280801342,
+                 298907057, 369863567, 387220832, 410898932, 416744592)
+
+
+def files_before_2026_12_06(files):
+    """The light curves of the 46 stars of the data set up to 1.2.0 (for the 1.2.0
+    split rules and the benchmarks that reproduce 1.2.0's figures)."""
+    new = set(VALIDATION_1_3) | set(NEW_TRAIN_1_3)
+    return [f for f in files if f["tic"] not in new]
+
+
+def split_v13(files):
+    """``(train_tics, validation_tics, old_heldout_tics)`` of 1.3.0: every star that is
+    neither a fresh validation star nor a 1.2.0 held-out star is a training star."""
+    tics = sorted({f["tic"] for f in files})
+    val = [t for t in tics if t in VALIDATION_1_3]
+    old = [t for t in tics if t in HELDOUT_1_2]
+    train = [t for t in tics if t not in VALIDATION_1_3 and t not in HELDOUT_1_2]
+    return train, val, old
+
+
 def split_stars(files, cands):
     """``(train_tics, validation_tics)``: every 4th star from the 2nd, ordered by
-    (number of vetted real flares, sha256 of the TIC)."""
+    (number of vetted real flares, sha256 of the TIC) - the 1.2.0 rule; applied to the
+    46 stars of that time it gives `HELDOUT_1_2` (use `split_v13` for 1.3.0)."""
     nreal = Counter()
     for (tic, _), rows in cands.items():
         nreal[tic] += sum(r["real"] == 1 for r in rows)
@@ -151,22 +196,95 @@ def excursions(z, mask, *, nsig=3.0, nmin=3):
 # --------------------------------------------------------------------------------------
 # one augmented copy of a light curve, with labels
 
+#: Cadences (s) that training uses: the real 2-min light curves, and the same binned by
+#: integrating over longer exposures.
+CADENCES_S = (120.0, 200.0, 600.0, 1800.0)
+
+
+def binned_versions(t, f, e, cadences_s=CADENCES_S):
+    """``[(cadence_s, t, f, e), ...]``: the 2-min arrays and their exposure-integrated
+    bins at each longer cadence (`core.bin_exposures`)."""
+    out = []
+    for c in cadences_s:
+        if c == 120.0:
+            out.append((c, t, f, e))
+        else:
+            tb, fb, eb, _ = core.bin_exposures(t, f, e, CADENCE, c / 86400.0)
+            out.append((c, tb, fb, eb))
+    return out
+
+
+def prepare_at(t, f, e, cadence_s):
+    """`core.prepare` with the 1.3.0 preprocessing at a cadence."""
+    from ..flares._high_level import _preprocessing
+
+    prep, _ = _preprocessing(cadence_s, True)
+    return core.prepare(t, f, e, cadence=cadence_s / 86400.0, **prep)
+
+
+def vetted_spans(rows, t, cadence_s, cad=None):
+    """Index spans ``(a, b)`` (``b`` exclusive) of candidate rows in arrays at a cadence:
+    by cadence number at 2 min (``cad`` given), else the cadences whose exposure
+    overlaps the candidate's ``tstart..tstop``."""
+    half = cadence_s / 86400.0 / 2
+    out = []
+    for r in rows:
+        if cad is not None:
+            a = int(np.searchsorted(cad, r["cstart"]))
+            b = int(np.searchsorted(cad, r["cstop"], side="right"))
+        else:
+            a = int(np.searchsorted(t + half, r["tstart"]))
+            b = int(np.searchsorted(t - half, r["tstop"], side="right"))
+        out.append((a, min(b, t.size)))
+    return out
+
+
+def detectable(zc, a, b, nsig=3.0):
+    """The rule of the model card: a vetted flare remains detectable (and a positive)
+    at a cadence if a cadence overlapping its span lies >= 3 sigma above the trend."""
+    return b > a and float(np.max(zc[a:b])) >= nsig
+
+
+def synthetic_rotator(rng, n=19000):
+    """A bright, fast-rotating star's 2-min light curve with white noise and no flares
+    (two TESS orbits with a gap): ``t, f, e``."""
+    t = 1400.0 + np.arange(n) * CADENCE
+    keep = np.ones(n, bool)
+    g0 = n // 2 + int(rng.integers(-500, 500))
+    keep[g0:g0 + int(rng.integers(300, 900))] = False
+    level = float(np.exp(rng.uniform(np.log(2e3), np.log(2e5))))
+    noise = float(np.exp(rng.uniform(np.log(3e-4), np.log(3e-3))))
+    period = float(np.exp(rng.uniform(np.log(0.15), np.log(3.0))))
+    amp = float(np.exp(rng.uniform(np.log(3e-3), np.log(6e-2))))
+    ph = rng.uniform(0, 2 * np.pi, 2)
+    rot = amp * (np.sin(2 * np.pi * t / period + ph[0])
+                 + 0.3 * np.sin(4 * np.pi * t / period + ph[1]))
+    # slow red noise (spot evolution, pointing): a random walk smoothed over ~1 h
+    walk = np.cumsum(rng.normal(0, noise * 0.05, n))
+    walk = np.convolve(walk - walk.mean(), np.ones(31) / 31, mode="same")
+    f = level * (1 + rot + walk + rng.normal(0, noise, n))
+    e = np.full(n, level * noise)
+    return t[keep], f[keep], e[keep]
+
 
 def _labels_for(t, f, e, cad, cand_rows, rng, *, inject=True, n_per=400, hard=(),
-                hard_weight=2.0):
-    """Inject events into one light curve; return prepared segments with y and w."""
+                hard_weight=2.0, cadence_s=120.0):
+    """Inject events into one light curve at a cadence; return prepared segments with
+    y and w (and the crop centres). ``cad`` (cadence numbers) only at 2 min."""
     n = t.size
+    cadence = cadence_s / 86400.0
+    scale = 120.0 / cadence_s  # 2-min margins in cadences -> this cadence
+
+    def sc(k, least):
+        return max(least, int(round(k * scale)))
+
     y = np.zeros(n, dtype="float32")
     w = np.ones(n, dtype="float32")
     f = f.copy()
+    long = cadence_s >= 300.0
 
-    def span(c0, c1):
-        i0 = np.searchsorted(cad, c0)
-        i1 = np.searchsorted(cad, c1, side="right")
-        return max(i0, 0), min(i1, n)
-
-    # clean preprocessing: unlabelled excursions, injection scale
-    segs = core.prepare(t, f, e, cadence=CADENCE)
+    # clean preprocessing: unlabelled excursions, injection scale, detectability
+    segs = prepare_at(t, f, e, cadence_s)
     trend = np.full(n, np.nan)
     scatter = np.full(n, np.nan)
     zc = np.zeros(n)
@@ -178,65 +296,72 @@ def _labels_for(t, f, e, cad, cand_rows, rng, *, inject=True, n_per=400, hard=()
         zc[s.index[m]] = s.z[m]
         seg_bounds.append((int(s.index[m][0]), int(s.index[m][-1])))
     busy = np.zeros(n, dtype=bool)  # no injection near these
-    for r in cand_rows:
-        a, b = span(r["cstart"], r["cstop"])
-        if r["real"] == 1:
+    spans = vetted_spans(cand_rows, t, cadence_s, cad)
+    counts = Counter()
+    for r, (a, b) in zip(cand_rows, spans):
+        if r["real"] == 1 and detectable(zc, a, b):
             y[a:b] = 1
             w[a:b] = 3.0
             w[max(0, a - 2):a] = 0
-            w[b:b + 5] = 0
+            w[b:b + sc(5, 1)] = 0
+            counts["real_positive"] += 1
+        elif r["real"] == 1:
+            # too small to survive the binning: neither positive nor negative
+            w[max(0, a - 2):b + sc(5, 1)] = 0
+            counts["real_undetectable"] += 1
         elif r["real"] == -1:
             w[max(0, a - 3):b + 3] = 5.0
         else:
-            w[max(0, a - 5):b + 20] = 0
-        busy[max(0, a - 100):b + 150] = True
+            w[max(0, a - sc(5, 1)):b + sc(20, 2)] = 0
+        busy[max(0, a - sc(100, 10)):b + sc(150, 15)] = True
     covered = busy.copy()
-    for a, b in excursions(zc, np.ones(n, bool)):
+    for a, b in excursions(zc, np.ones(n, bool), nmin=1 if long else 3):
         if not covered[a:b + 1].any():
-            w[max(0, a - 5):b + 25] = 0
-        busy[max(0, a - 100):b + 150] = True
+            w[max(0, a - sc(5, 1)):b + sc(25, 2)] = 0
+        busy[max(0, a - sc(100, 10)):b + sc(150, 15)] = True
     for a, b in hard:  # mined false alarms (indices into t): up-weighted negatives
         sl = slice(max(0, a - 3), b + 4)
         w[sl] = np.where(w[sl] > 0, np.maximum(w[sl], hard_weight), 0.0)
         busy[max(0, a - 100):b + 150] = True
     events = []  # (kind, index) for crop centres
-    for r in cand_rows:
-        a, b = span(r["cstart"], r["cstop"])
+    for r, (a, b) in zip(cand_rows, spans):
         if a < n:
             events.append(("real" if r["real"] == 1 else "rej" if r["real"] == -1 else "unv",
                            a))
     for a, b in hard:
         events.append(("hard", (a + b) // 2))
     if inject:
-        n_inj = max(1, n // n_per)
-        # candidate positions: random, plus some at segment edges
+        n_inj = max(1, n // max(25, int(n_per * scale)))
         tries = 0
         placed = 0
         while placed < n_inj and tries < 20 * n_inj:
             tries += 1
             if rng.random() < 0.15 and seg_bounds:
                 s0, s1 = seg_bounds[rng.integers(len(seg_bounds))]
-                i = (s1 - int(rng.integers(0, 25)) if rng.random() < 0.6
-                     else s0 + int(rng.integers(0, 10)))
+                i = (s1 - int(rng.integers(0, sc(25, 3))) if rng.random() < 0.6
+                     else s0 + int(rng.integers(0, sc(10, 2))))
             else:
                 i = int(rng.integers(0, n))
             if i < 0 or i >= n or busy[i] or not np.isfinite(trend[i]):
                 continue
             sig_rel = scatter[i] / trend[i]
-            kind = rng.choice(["flare", "outlier", "jump", "bump", "ramp"],
-                              p=[0.62, 0.14, 0.09, 0.09, 0.06])
-            lo, hi = max(0, i - 150), min(n, i + 250)
+            if not 0 < sig_rel < 1:
+                continue  # no positive flux level here (a bad aperture)
+            kind = rng.choice(["flare", "outlier", "jump", "bump", "ramp", "box"],
+                              p=[0.58, 0.12, 0.08, 0.08, 0.05, 0.09])
+            lo, hi = max(0, i - sc(150, 10)), min(n, i + sc(250, 20))
             if kind == "flare":
                 amp_sig = float(np.exp(rng.uniform(np.log(1.5), np.log(300))))
                 fwhm = float(np.exp(rng.uniform(np.log(1.0), np.log(60.0)))) / 1440
                 tpl = "davenport2014" if rng.random() < 0.5 else "mendoza2022"
-                tpk = t[i] + rng.uniform(-0.5, 0.5) * CADENCE
+                tpk = t[i] + rng.uniform(-0.5, 0.5) * cadence
+                # the template integrated over this cadence's exposure
                 model = core.flare_template(t[lo:hi], tpk, fwhm, amp_sig * sig_rel,
-                                            template=tpl, exptime=CADENCE)
+                                            template=tpl, exptime=cadence)
                 f[lo:hi] += model * trend[lo:hi]
                 mz = model * trend[lo:hi] / scatter[lo:hi]
                 big = mz >= 1
-                if mz.max() >= 4 and big.sum() >= 2:
+                if mz.max() >= 4 and big.sum() >= (1 if long else 2):
                     pk = int(np.argmax(mz))
                     a = pk
                     while a > 0 and big[a - 1]:
@@ -256,20 +381,32 @@ def _labels_for(t, f, e, cad, cand_rows, rng, *, inject=True, n_per=400, hard=()
                 amp = np.exp(rng.uniform(np.log(3), np.log(100))) * \
                     (1 if rng.random() < 0.8 else -1)
                 f[i:i + k] += amp * scatter[i]
-                w[i:i + k + 1] = 3.0
+                w[i:i + k + 1] = 3.0 if not long else 1.0
                 events.append(("outlier", i))
             elif kind == "jump":
                 amp = rng.uniform(3, 30) * rng.choice([-1, 1])
-                length = int(rng.integers(20, 400))
+                length = int(rng.integers(sc(20, 3), sc(400, 30)))
                 f[i:i + length] += amp * scatter[i]
                 w[max(0, i - 5):i + 10] = 2.0
                 events.append(("jump", i))
+            elif kind == "box":
+                # a flat-topped, box-shaped artefact (spacecraft, scattered light):
+                # sharp rise and fall, 5 sigma to 80x the flux level, 6 min to 12 h
+                amp = float(np.exp(rng.uniform(np.log(5 * sig_rel), np.log(80.0))))
+                length = max(1, int(round(np.exp(rng.uniform(np.log(6), np.log(720)))
+                                          / (cadence_s / 60))))
+                if long and length < 2:
+                    length = 2  # a one-cadence box is an outlier at long cadence
+                f[i:i + length] += amp * trend[i]
+                w[max(0, i - 3):i + length + 3] = np.where(
+                    w[max(0, i - 3):i + length + 3] > 0, 3.0, 0.0)
+                events.append(("box", i))
             elif kind == "bump":
                 amp = rng.uniform(2, 20) * rng.choice([-1, 1])
-                width = rng.uniform(8, 60)
+                width = rng.uniform(8, 60) * scale + 1
                 j = np.arange(lo, hi)
                 f[lo:hi] += amp * scatter[i] * np.exp(-0.5 * ((j - i) / width) ** 2)
-                w[max(0, i - 30):i + 30] = 2.0
+                w[max(0, i - sc(30, 3)):i + sc(30, 3)] = 2.0
                 events.append(("bump", i))
             else:  # ramp towards the nearest segment edge
                 amp = np.exp(rng.uniform(np.log(5), np.log(3000)))
@@ -283,9 +420,10 @@ def _labels_for(t, f, e, cad, cand_rows, rng, *, inject=True, n_per=400, hard=()
                     dt = np.clip(t[s1] - t[s0:s1 + 1], 0, None)
                     f[s0:s1 + 1] += amp * scatter[i] * np.exp(-dt / tau)
                     events.append(("ramp", s1))
-            busy[max(0, i - 150):i + 250] = True
+            busy[max(0, i - sc(150, 10)):i + sc(250, 20)] = True
             placed += 1
-    segs = core.prepare(t, f, e, cadence=CADENCE)
+    segs = prepare_at(t, f, e, cadence_s)
+    code = core.cadence_code(cadence_s)
     out = []
     for s in segs:
         gy = np.zeros(s.size, dtype="float32")
@@ -293,8 +431,8 @@ def _labels_for(t, f, e, cad, cand_rows, rng, *, inject=True, n_per=400, hard=()
         m = s.mask
         gy[m] = y[s.index[m]]
         gw[m] = w[s.index[m]]
-        out.append((core.pad_input(s.channels(), WINDOW), gy, gw, s.index))
-    return out, events
+        out.append((core.pad_input(s.channels(code), WINDOW), gy, gw, s.index))
+    return out, events, counts
 
 
 def _crops(prepared, events, rng, crop, n_random):
@@ -332,32 +470,49 @@ def _crops(prepared, events, rng, crop, n_random):
 
 
 def build_dataset(data_dir, files, cands, *, seed, n_variants, crop, n_random=12,
-                  hard=None, hard_weight=2.0, log=print):
-    """Stack training crops from ``n_variants`` augmented copies of each light curve.
+                  hard=None, hard_weight=2.0, n_synthetic=6, long_n_per=800, log=print):
+    """Stack training crops from ``n_variants`` augmented copies of each light curve,
+    at every cadence of `CADENCES_S`, plus ``n_synthetic`` synthetic bright fast
+    rotators per copy.
 
-    ``hard``: ``(tic, sector)`` -> list of ``(start, stop)`` mined hard negatives.
+    ``hard``: ``(tic, sector)`` -> list of ``(start, stop)`` mined hard negatives (2-min
+    indices). ``long_n_per``: at binned cadences one injection per this many 2-min
+    cadences' worth of time.
     """
     hard = hard or {}
     rng = np.random.default_rng(seed)
     X, Y, W = [], [], []
+    counts = Counter()
+
+    def add(t, f, e, cad, rows, hard_sp=()):
+        for c, tb, fb, eb in binned_versions(t, f, e):
+            prepared, events, cnt = _labels_for(
+                tb, fb, eb, cad if c == 120.0 else None, rows, rng, inject=True,
+                n_per=400 if c == 120.0 else long_n_per,
+                hard=hard_sp if c == 120.0 else (), hard_weight=hard_weight, cadence_s=c)
+            for key, v in cnt.items():
+                counts[f"{key}_{int(c)}s"] += v
+            xs, ys, ws = _crops(prepared, events, rng, crop, n_random)
+            counts[f"crops_{int(c)}s"] += len(xs)
+            X.extend(xs)
+            Y.extend(ys)
+            W.extend(ws)
+
     for v in range(n_variants):
         t0 = time.time()
         for rec in files:
             t, f, e, cad = load_lightcurve(data_dir, rec["file"])
             rows = cands.get((rec["tic"], rec["sector"]), [])
-            prepared, events = _labels_for(t, f, e, cad, rows, rng, inject=True,
-                                           hard=hard.get((rec["tic"], rec["sector"]), ()),
-                                           hard_weight=hard_weight)
-            xs, ys, ws = _crops(prepared, events, rng, crop, n_random)
-            X += xs
-            Y += ys
-            W += ws
+            add(t, f, e, cad, rows, hard.get((rec["tic"], rec["sector"]), ()))
+        for _ in range(n_synthetic):
+            t, f, e = synthetic_rotator(rng)
+            add(t, f, e, None, [])
         log(f"  variant {v + 1}/{n_variants}: {len(X)} crops so far "
             f"({time.time() - t0:.1f} s)")
     X = np.stack(X).astype("float32")
     Y = np.stack(Y).astype("float32")[..., None]
     W = np.stack(W).astype("float32")
-    return X, Y, W
+    return X, Y, W, dict(counts)
 
 
 # --------------------------------------------------------------------------------------
@@ -457,30 +612,53 @@ def dev_metrics(data_dir, files, cands, models, *, threshold=0.5, min_sigma=3.0,
             "echo_per_lc": echo / n, "on_rejected": rej}
 
 
-def load_members(paths, window=WINDOW):
-    """Ensemble members built in code with the given weights files."""
+def load_members(paths, window=WINDOW, n_channels=None):
+    """Ensemble members built in code with the given weights files (the number of
+    input channels is read from the first file when not given: 2 up to 1.2.0, 3 from
+    1.3.0)."""
     from ..flares.models import build_flare_cnn
 
     models = []
     for p in paths:
-        m = build_flare_cnn(window)
+        nc = n_channels or _file_channels(p)
+        m = build_flare_cnn(window, n_channels=nc)
         m.load_weights(p)
         models.append(m)
     return models
 
 
-def _train_members(X, Y, W, args, out, version, log=print):
+def _file_channels(path):
+    """Input channels of a saved flare CNN (the first convolution's kernel shape)."""
+    import h5py
+
+    with h5py.File(path, "r") as h:
+        # Keras 3 files: layers/<conv1d...>/vars/0 is a kernel (kernel, channels, filters);
+        # the first convolution's is the one with a 9-or-more-wide kernel and 16 filters
+        kernels = [h[f"layers/{k}/vars/0"].shape for k in h.get("layers", {})
+                   if k.startswith("conv1d") and f"layers/{k}/vars/0" in h]
+    firsts = [s for s in kernels if len(s) == 3 and s[1] in (2, 3) and s[0] >= 9]
+    return int(firsts[0][1]) if firsts else 2
+
+
+def _train_members(X, Y, W, args, out, version, log=print, n_channels=3):
     from ..device import import_keras
     from ..flares.models import build_flare_cnn
 
     keras = import_keras()
     paths, histories = [], []
     for k in range(args.members):
+        path = Path(out) / f"{NAME}-{version}-m{k}.weights.h5"
+        if getattr(args, "resume", False) and path.exists():
+            # checkpoint: members already trained by an interrupted run are kept
+            paths.append(path)
+            histories.append({"resumed": True})
+            log(f"member {k}: kept {path}")
+            continue
         keras.utils.set_random_seed(args.seed + 1000 * k)
         rng = np.random.default_rng(args.seed + k)
         # bagging: each member sees a bootstrap sample of the crops
         sel = rng.integers(0, X.shape[0], X.shape[0])
-        model = build_flare_cnn(WINDOW, seed=args.seed + k)
+        model = build_flare_cnn(WINDOW, n_channels=n_channels, seed=args.seed + k)
         model.compile(optimizer=keras.optimizers.Adam(2e-3),
                       loss=keras.losses.BinaryCrossentropy(),
                       weighted_metrics=[])
@@ -491,7 +669,6 @@ def _train_members(X, Y, W, args, out, version, log=print):
         model.optimizer.learning_rate.assign(5e-4)
         hist2 = model.fit(X[sel], Y[sel], sample_weight=W[sel], batch_size=args.batch,
                           epochs=2, verbose=2, shuffle=True)
-        path = Path(out) / f"{NAME}-{version}-m{k}.weights.h5"
         model.save_weights(path)
         paths.append(path)
         histories.append({"loss": [float(v) for v in hist.history["loss"]
@@ -502,31 +679,77 @@ def _train_members(X, Y, W, args, out, version, log=print):
     return paths, histories
 
 
+def registry_input():
+    """The 1.3.0 registry entry's ``input`` specification."""
+    # trained at every cadence of CADENCES_S; released for those that passed the rule
+    # of the model card (200 s did not)
+    return {"cadences_s": [120.0, 600.0, 1800.0], "trained_cadences_s": list(CADENCES_S),
+            "window": WINDOW,
+            "channels": ["asinh(z)", "mask", "log2(cadence / 120 s) / 4"],
+            "trend_width": "core.trend_width_for(cadence): 73 at 2 min, 45 at 200 s, "
+                           "15 at 10 min, 13 at 30 min",
+            "trend_edge": "shrink", "adaptive_trend": True, "max_gap": 10}
+
+
+def write_registry(out, paths, summary, registry_path):
+    """Write the 1.3.0 registry entry (called once the release rule has held)."""
+    from ..weights import write_registry_entry
+
+    write_registry_entry(
+        NAME, version=VERSION,
+        architecture="astroml_affiliated.flares.models:build_flare_cnn",
+        architecture_kwargs={"window": WINDOW, "n_channels": 3},
+        files=paths,
+        description="Fully convolutional CNN ensemble finding stellar flares in TESS "
+                    "20-s/2-min/10-min/30-min and Kepler/K2 1-min/30-min light curves "
+                    "(the cadence is an input).",
+        input=registry_input(),
+        training={"command": summary["command"],
+                  "data": "70 TESS 2-min light curves of 45 M dwarfs with vetted flares "
+                          "(TESS_UCD_flares), binned to 200 s, 10 min and 30 min; "
+                          "synthetic flares integrated over each exposure, artefacts "
+                          "(box-shaped ones included) and synthetic bright fast rotators; "
+                          "hard negatives mined with 1.2.0",
+                  "split": "by star: the 12 held-out stars of 1.2.0 and 13 fresh "
+                           "validation stars (rule in the model card) are never read",
+                  "validation_tics": summary["validation_tics"],
+                  "seed": summary["seed"], "epochs": summary["epochs"],
+                  "members": summary["n_members"],
+                  "seconds": summary["seconds_total"], "date": "2026-12-07"},
+        model_card="docs/models/flares-cnn.rst",
+        registry_path=registry_path)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m astroml_affiliated.training.flares",
-        description="Train the flare CNN ensemble on real TESS 2-min light curves.")
+        description="Train the cadence-aware flare CNN ensemble (1.3.0) on real TESS "
+                    "2-min light curves and their binned copies.")
     parser.add_argument("data_dir", help="directory with lc/, lc_index.csv, vetted_flares.csv")
     parser.add_argument("--out", default="weights", help="output directory (weights/)")
-    parser.add_argument("--members", type=int, default=5)
-    parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--variants", type=int, default=5,
+    parser.add_argument("--members", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=4,
+                        help="epochs at learning rate 2e-3 (then 2 at 5e-4)")
+    parser.add_argument("--variants", type=int, default=2,
                         help="augmented copies of each training light curve")
+    parser.add_argument("--synthetic", type=int, default=6,
+                        help="synthetic bright fast rotators per augmented copy")
     parser.add_argument("--crop", type=int, default=256)
     parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--seed", type=int, default=20261125)
+    parser.add_argument("--seed", type=int, default=20261207)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--mine-with", nargs="+", default=None, metavar="FILE",
-                        help="weights files of the first-round ensemble used for mining "
-                             "(default: train the first round here)")
+                        help="weights files of the ensemble that mines hard negatives on "
+                             "the 2-min training light curves (1.3.0: the 1.2.0 files)")
     parser.add_argument("--mine-threshold", type=float, default=0.3)
-    parser.add_argument("--mine-run", type=int, default=2,
-                        help="a mined event has no this many consecutive cadences ...")
-    parser.add_argument("--mine-sigma", type=float, default=2.5,
-                        help="... above this many sigma")
-    parser.add_argument("--hard-weight", type=float, default=2.0,
-                        help="weight of the mined hard negatives' cadences")
-    parser.add_argument("--no-registry", action="store_true")
+    parser.add_argument("--mine-run", type=int, default=2)
+    parser.add_argument("--mine-sigma", type=float, default=2.5)
+    parser.add_argument("--hard-weight", type=float, default=2.0)
+    parser.add_argument("--resume", action="store_true",
+                        help="keep members whose weights file exists in --out")
+    parser.add_argument("--registry", action="store_true",
+                        help="write the registry entry into --out/registry.json (only "
+                             "after the release rule has held)")
     args = parser.parse_args(argv)
 
     os.environ.setdefault("PYTHONHASHSEED", str(args.seed))
@@ -539,89 +762,54 @@ def main(argv=None):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     files, cands = load_index(args.data_dir)
-    train_tics, val_tics = split_stars(files, cands)
-    fit_tics, dev_tics = split_dev(train_tics, files, cands)
-    train_files = [f for f in files if f["tic"] in set(fit_tics)]
-    dev_files = [f for f in files if f["tic"] in set(dev_tics)]
+    train_tics, val_tics, old_tics = split_v13(files)
+    train_files = [f for f in files if f["tic"] in set(train_tics)]
     n_real = sum(r["real"] == 1 for f in train_files
                  for r in cands.get((f["tic"], f["sector"]), []))
-    print(f"{len(fit_tics)} training stars ({len(train_files)} light curves, {n_real} "
-          f"vetted real flares); {len(dev_tics)} development stars ({len(dev_files)} light "
-          f"curves): {dev_tics}; {len(val_tics)} validation stars held out: {val_tics}")
+    print(f"{len(train_tics)} training stars ({len(train_files)} light curves, {n_real} "
+          f"vetted real flares); never read: {len(val_tics)} validation stars {val_tics} "
+          f"and {len(old_tics)} held-out stars of 1.2.0 {old_tics}")
     t_start = time.time()
-    round1 = {}
+    hard, mined = {}, {}
     if args.mine_with:
         first = load_members(args.mine_with)
-        round1["weights"] = [Path(p).name for p in args.mine_with]
-    else:
-        X, Y, W = build_dataset(args.data_dir, train_files, cands, seed=args.seed,
-                                n_variants=args.variants, crop=args.crop)
-        r1dir = out / "round1"
-        r1dir.mkdir(exist_ok=True)
-        paths1, hist1 = _train_members(X, Y, W, args, r1dir, "round1")
-        first = load_members(paths1)
-        round1 = {"weights": [str(p) for p in paths1], "members": hist1}
-        del X, Y, W
-    hard, mined = mine_hard_negatives(args.data_dir, train_files, cands, first,
-                                      threshold=args.mine_threshold,
-                                      run=args.mine_run, run_sigma=args.mine_sigma)
+        hard, mined = mine_hard_negatives(args.data_dir, train_files, cands, first,
+                                          threshold=args.mine_threshold,
+                                          run=args.mine_run, run_sigma=args.mine_sigma)
     n_hard = sum(len(v) for v in hard.values())
     print(f"mined {n_hard} hard negatives on {len(train_files)} training light curves "
           f"(events by kind: {mined})")
     t_data0 = time.time()
-    X, Y, W = build_dataset(args.data_dir, train_files, cands, seed=args.seed,
-                            n_variants=args.variants, crop=args.crop, hard=hard,
-                            hard_weight=args.hard_weight)
+    X, Y, W, counts = build_dataset(args.data_dir, train_files, cands, seed=args.seed,
+                                    n_variants=args.variants, crop=args.crop, hard=hard,
+                                    hard_weight=args.hard_weight,
+                                    n_synthetic=args.synthetic)
     t_data = time.time() - t_data0
-    print(f"dataset: {X.shape[0]} crops, positive cadences {float((Y[..., 0] * (W > 0)).sum()):.0f}"
-          f" of {float((W > 0).sum()):.0f} weighted; built in {t_data:.0f} s")
+    print(f"dataset: {X.shape[0]} crops {counts}, positive cadences "
+          f"{float((Y[..., 0] * (W > 0)).sum()):.0f} of {float((W > 0).sum()):.0f} "
+          f"weighted; built in {t_data:.0f} s", flush=True)
     paths, histories = _train_members(X, Y, W, args, out, VERSION)
     t_total = time.time() - t_start
     print(f"total training time {t_total:.0f} s")
-    dev = {"first_round": dev_metrics(args.data_dir, dev_files, cands, first),
-           VERSION: dev_metrics(args.data_dir, dev_files, cands, load_members(paths))}
-    print(f"development stars: {json.dumps(dev, indent=1)}")
-    summary = {"version": VERSION, "seconds_total": round(t_total, 1),
-               "seconds_dataset": round(t_data, 1),
-               "members": histories, "n_crops": int(X.shape[0]),
-               "train_tics": fit_tics, "dev_tics": dev_tics, "validation_tics": val_tics,
+    cmd = (f"python -m astroml_affiliated.training.flares DATA_DIR --out weights/ "
+           f"--members {args.members} --epochs {args.epochs} --variants {args.variants}")
+    if args.mine_with:
+        cmd += " --mine-with " + " ".join(Path(p).name for p in args.mine_with)
+    summary = {"version": VERSION, "command": cmd, "seconds_total": round(t_total, 1),
+               "seconds_dataset": round(t_data, 1), "seed": args.seed,
+               "epochs": args.epochs + 2, "n_members": args.members,
+               "members": histories, "n_crops": int(X.shape[0]), "dataset": counts,
+               "train_tics": train_tics, "validation_tics": val_tics,
+               "old_heldout_tics": old_tics,
                "n_train_lightcurves": len(train_files), "n_train_real_flares": n_real,
-               "round1": round1, "mine_threshold": args.mine_threshold,
-               "mine_run": args.mine_run, "mine_sigma": args.mine_sigma,
-               "hard_weight": args.hard_weight,
-               "n_hard_negatives": n_hard, "mined_events": mined, "dev": dev}
-    if not args.no_registry:
-        from ..weights import write_registry_entry
-
-        cmd = "python -m astroml_affiliated.training.flares DATA_DIR --out weights/"
-        if args.mine_with:
-            cmd += " --mine-with " + " ".join(Path(p).name for p in args.mine_with)
-        write_registry_entry(
-            NAME, version=VERSION,
-            architecture="astroml_affiliated.flares.models:build_flare_cnn",
-            architecture_kwargs={"window": WINDOW},
-            files=paths,
-            description="Fully convolutional CNN ensemble finding stellar flares in "
-                        "TESS 2-minute light curves.",
-            input={"cadence_s": 120.0, "window": WINDOW, "channels": ["asinh(z)", "mask"],
-                   "trend_width": 73, "max_gap": 10},
-            training={"command": cmd,
-                      "data": "81 TESS 2-min light curves of 46 M dwarfs with vetted "
-                              "flares (TESS_UCD_flares), synthetic injected flares and "
-                              "artefacts, hard negatives mined with a first-round "
-                              "ensemble",
-                      "split": "by star: every 4th star from the 2nd ordered by (number "
-                               "of vetted real flares, sha256(TIC)) held out; the rest "
-                               "split again by the same rule into training and "
-                               "development stars",
-                      "validation_tics": val_tics, "dev_tics": dev_tics,
-                      "seed": args.seed,
-                      "epochs": args.epochs + 2, "members": args.members,
-                      "seconds": round(t_total, 1), "date": "2026-11-25"},
-            model_card="docs/models/flares-cnn.rst",
-            registry_path=out / "registry.json")
-    with open(out / f"{NAME}-training-log.json", "w") as fh:
+               "mine_with": [Path(p).name for p in args.mine_with or []],
+               "mine_threshold": args.mine_threshold, "mine_run": args.mine_run,
+               "mine_sigma": args.mine_sigma, "hard_weight": args.hard_weight,
+               "n_hard_negatives": n_hard, "mined_events": mined}
+    with open(out / f"{NAME}-{VERSION}-training-log.json", "w") as fh:
         json.dump(summary, fh, indent=1)
+    if args.registry:
+        write_registry(out, paths, summary, out / "registry.json")
     return summary
 
 
