@@ -1,0 +1,56 @@
+"""Image differencing: FWHM, photometric scale, flux units and calibrated significance."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+pytest.importorskip("photutils")
+
+import astropy.units as u  # noqa: E402
+from astropy.nddata import CCDData, StdDevUncertainty  # noqa: E402
+
+from astroml_affiliated import InputError  # noqa: E402
+from astroml_affiliated.imagediff import core  # noqa: E402
+
+
+def _star_field(shape, fwhm, *, n=80, seed=0, noise=3.0, sky=100.0, flux=(2.5, 5.0),
+                beta=None):
+    """Stars (Gaussian integrated over pixels, or a Moffat of ``beta``) plus sky and noise."""
+    from astroml_affiliated.imagediff.demo import _render
+
+    rng = np.random.default_rng(seed)
+    ys = rng.uniform(5, shape[0] - 5, n)
+    xs = rng.uniform(5, shape[1] - 5, n)
+    fl = 10 ** rng.uniform(*flux, n)
+    if beta is None:
+        yy, xx = np.indices(shape, dtype=float)
+        img = np.zeros(shape)
+        for y, x, f in zip(ys, xs, fl):
+            img += core._gaussian_prf([f, y, x, fwhm / 2.3548, 0.0], yy, xx)
+    else:
+        img = _render(shape, xs, ys, fl, fwhm, beta=beta)
+    return img + sky + rng.normal(0, noise, shape), np.column_stack([xs, ys, fl])
+
+
+@pytest.mark.parametrize("fwhm", [1.5, 2.3, 4.0, 6.0])
+def test_fwhm_estimate_within_10_percent(fwhm):
+    # the second-moment estimate in a 15x15 box was biased high: +81% at 1.5 px, +53% at
+    # 2.3 px, +16% at 4 px (the issue measured 7.6 px on JWST frames of 2.33 px)
+    img, _ = _star_field((256, 256), fwhm, seed=int(10 * fwhm))
+    assert abs(core.estimate_fwhm(img) / fwhm - 1) < 0.1
+
+
+def test_fwhm_estimate_agrees_with_photutils_fit():
+    from photutils.psf import fit_fwhm
+
+    img, stars = _star_field((256, 256), 4.0, seed=3, beta=3.5)
+    est = core.estimate_fwhm(img)
+    level, _ = core.robust_background(img)
+    xy = stars[:, :2]
+    d = np.hypot(*(xy[:, None] - xy[None]).T)
+    np.fill_diagonal(d, np.inf)
+    iso = ((d.min(axis=0) > 15) & (stars[:, 2] > 3e3) & (stars[:, 2] < 5e4)
+           & np.all((xy > 12) & (xy < 243), axis=1))
+    ref = np.median(fit_fwhm(img - level, xypos=xy[iso], fwhm=4.0, fit_shape=11))
+    assert iso.sum() >= 5
+    assert abs(est / ref - 1) < 0.1
