@@ -54,3 +54,42 @@ def test_fwhm_estimate_agrees_with_photutils_fit():
     ref = np.median(fit_fwhm(img - level, xypos=xy[iso], fwhm=4.0, fit_shape=11))
     assert iso.sum() >= 5
     assert abs(est / ref - 1) < 0.1
+
+
+def _difference_like(unit, *, wcs=True, seed=0, flux=5000.0, fwhm=3.0):
+    """A difference-like CCDData: one point source on Gaussian noise (sigma 10)."""
+    from astroml_affiliated.imagediff.demo import _wcs
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.indices((96, 96), dtype=float)
+    data = core._gaussian_prf([flux, 47.3, 50.6, fwhm / 2.3548, 0.0], yy, xx)
+    data += rng.normal(0, 10.0, data.shape)
+    return CCDData(data, unit=unit, uncertainty=StdDevUncertainty(np.full(data.shape, 10.0)),
+                   wcs=_wcs(data.shape, scale_arcsec=1.2) if wcs else None,
+                   meta={"fwhm": fwhm})
+
+
+@pytest.mark.parametrize("unit, expected", [("adu", u.adu), ("electron", u.electron),
+                                            ("adu / pix", u.adu),
+                                            ("electron / s", u.electron / u.s)])
+def test_transient_flux_in_the_image_flux_unit(unit, expected):
+    # it was "adu pix": a sum of a per-pixel flux is a flux
+    from astroml_affiliated.imagediff import find_transients
+
+    row = find_transients(_difference_like(unit))[0]
+    assert row["flux"].unit == expected and row["flux_err"].unit == expected
+    assert abs(row["flux"].value / 5000.0 - 1) < 0.05
+
+
+def test_transient_flux_of_a_surface_brightness_in_jy():
+    # MJy/sr integrates with the pixel solid angle (1.2" pixels): it was "MJy pix / sr"
+    from astroml_affiliated.imagediff import find_transients
+
+    row = find_transients(_difference_like("MJy / sr"))[0]
+    assert row["flux"].unit == u.Jy
+    pixel_sr = ((1.2 * u.arcsec) ** 2).to_value(u.sr)
+    assert abs(row["flux"].value / (5000.0 * 1e6 * pixel_sr) - 1) < 0.05
+    assert row["flux_err"].unit == u.Jy and row["flux_err"].value > 0
+    # without a celestial WCS the solid angle is unknown: a clear error, not a number
+    with pytest.raises(InputError, match="surface brightness.*celestial WCS"):
+        find_transients(_difference_like("MJy / sr", wcs=False))

@@ -345,11 +345,19 @@ def find_transients(diff, threshold=5, *, fwhm=None, npixels=5, aperture_radius=
     `~astropy.table.QTable`
         One row per transient, highest absolute S/N first: ``id``, ``x``, ``y`` (pixels,
         0-based), ``sky`` (`~astropy.coordinates.SkyCoord`, only if ``diff`` has a
-        celestial WCS), ``flux`` and ``flux_err`` (aperture sum and its error, the image's
-        unit times pixel), ``snr`` (matched-filter S/N at the peak, the quantity
+        celestial WCS), ``flux`` and ``flux_err`` (aperture sum and its error, in the
+        image's flux unit: adu for adu, electron for electron, ``adu`` for ``adu / pix``;
+        a surface brightness is multiplied by the pixel solid angle of the WCS, so
+        ``MJy / sr`` gives Jy), ``snr`` (matched-filter S/N at the peak, the quantity
         thresholded; negative for fading), ``sign`` (+1 brightening, -1 fading),
         ``rb_score`` (0-1: correlation of the cut-out with the PSF; a heuristic, not a
         trained classifier) and ``npix`` (segment area).
+
+    Raises
+    ------
+    InputError
+        Bad arguments, or an image whose fluxes cannot be derived: a surface brightness
+        (such as MJy/sr) without a celestial WCS, or a logarithmic unit.
 
     Examples
     --------
@@ -360,7 +368,6 @@ def find_transients(diff, threshold=5, *, fwhm=None, npixels=5, aperture_radius=
     >>> len(table) >= 1
     True
     """
-    import astropy.units as u
     from astropy.table import QTable
     from photutils.aperture import CircularAperture, aperture_photometry
     from photutils.segmentation import detect_sources
@@ -377,6 +384,9 @@ def find_transients(diff, threshold=5, *, fwhm=None, npixels=5, aperture_radius=
         raise InputError(f"aperture_radius must be a positive number of pixels, not "
                          f"{aperture_radius!r}")
     data, mask, std, fwhm = _diff_arrays(diff, fwhm)
+    from ._units import pixel_sum_unit
+
+    flux_factor, flux_unit = pixel_sum_unit(diff.unit, diff.wcs, data.shape)
     _, snr = snr_map(diff, fwhm=fwhm)
     d = np.where(mask, 0.0, data)
     radius = 2.0 * fwhm if aperture_radius is None else float(aperture_radius)
@@ -399,7 +409,6 @@ def find_transients(diff, threshold=5, *, fwhm=None, npixels=5, aperture_radius=
                          _rb_score(sign * d, y, x, fwhm, psf_r)))
     rows.sort(key=lambda r: -abs(r[3]))
     rows = rows[:max_sources]
-    unit = u.Unit(diff.unit)
     tab = QTable()
     tab["id"] = np.arange(1, len(rows) + 1)
     xs = np.array([r[0] for r in rows], float)
@@ -416,8 +425,8 @@ def find_transients(diff, threshold=5, *, fwhm=None, npixels=5, aperture_radius=
         flux_err = np.asarray(phot["aperture_sum_err"], float)
     else:
         flux = flux_err = np.zeros(0)
-    tab["flux"] = flux * unit * u.pix
-    tab["flux_err"] = flux_err * unit * u.pix
+    tab["flux"] = flux * flux_factor * flux_unit
+    tab["flux_err"] = flux_err * flux_factor * flux_unit
     tab["snr"] = np.array([r[3] for r in rows], float)
     tab["sign"] = np.array([r[2] for r in rows], int)
     tab["rb_score"] = np.array([r[5] for r in rows], float)
