@@ -83,9 +83,10 @@ def difference(science, reference, *, device=None, align="interp", model=DEFAULT
         A directory with the model's weights file, instead of the usual lookup.
     flux_scale : float, optional
         Multiplier that brings the (resampled) reference to the science image's
-        photometric zero point. Default: measured from stars found in the reference
-        (median ratio of aperture fluxes); 1 if fewer than three usable stars, with a
-        warning.
+        photometric zero point. Default: a least-squares fit of the science against the
+        reference over the whole pair, both brought to one PSF, changing sources of
+        either sign clipped (`~astroml_affiliated.imagediff.core.flux_ratio`); 1 if
+        fewer than three sources are left, with a warning.
     saturation : float or `~astropy.units.Quantity`, optional
         Level (science unit, and the reference's after conversion) above which pixels
         are masked as saturated in either image; a Quantity is converted to the
@@ -195,14 +196,15 @@ def difference(science, reference, *, device=None, align="interp", model=DEFAULT
     n_stars = 0
     if flux_scale is None:
         ratio, n_stars = core.flux_ratio(sci_f - level_s, ref_f - level_r, bad,
-                                         max(fwhm, fwhm_r))
+                                         (fwhm, fwhm_r))
         if ratio is None or not ratio > 0:
             warnings.warn(
-                f"found {n_stars} usable stars (at least 3 needed) to measure the "
+                f"found {n_stars} usable sources (at least 3 needed) to fit the "
                 "reference's photometric scale; assuming 1. Pass flux_scale= if the "
                 "images have different zero points.", AstroMLWarning, stacklevel=2)
             ratio = 1.0
-        scale_how = f"measured on {n_stars} stars" if n_stars >= 3 else "assumed"
+        scale_how = (f"measured: fit over the pair, {n_stars} sources" if n_stars >= 3
+                     else "assumed")
     else:
         try:
             ratio = float(flux_scale)

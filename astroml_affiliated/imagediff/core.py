@@ -169,80 +169,108 @@ def estimate_fwhm(data, mask=None, *, saturation=None, default=4.0, max_stars=10
     return float(np.clip(np.median(widths), 0.8, 30.0))
 
 
-def _masked_sky(image, sigma, mask, fwhm):
-    """Median of the pixels away from sources (above 2 sigma, grown by one FWHM)."""
-    src = ndimage.binary_dilation(image > 2 * sigma, iterations=max(1, int(round(fwhm))))
-    sky = ~(src | mask) & np.isfinite(image)
-    return float(np.median(image[sky])) if sky.sum() > 100 else 0.0
+def _kernel_basis(sigma0, radius):
+    """Alard-Lupton kernel basis: Gaussians of 0.5, 1, 2 and 4 ``sigma0`` times
+    polynomials of degree 2, 4, 2 and 0, on a (2 radius + 1)**2 grid."""
+    yy, xx = np.mgrid[-radius:radius + 1, -radius:radius + 1].astype(float)
+    basis = []
+    for width, degree in ((0.5, 2), (1.0, 4), (2.0, 2), (4.0, 0)):
+        g = np.exp(-(xx ** 2 + yy ** 2) / (2 * (width * sigma0) ** 2))
+        for i in range(degree + 1):
+            for j in range(degree + 1 - i):
+                basis.append(g * (xx / radius) ** i * (yy / radius) ** j)
+    return basis
 
 
-def flux_ratio(science, reference, mask, fwhm, *, saturation=None, max_stars=300):
+def flux_ratio(science, reference, mask, fwhm, *, saturation=None, clip=5.0,
+               max_pixels=400_000):
     """Photometric scale that brings the reference to the science image's zero point.
 
-    Aperture sums (radius 2.5 FWHM) of the stars found in the reference above 20 sigma,
-    measured in both images after a second sky estimate with the sources masked. With 15
-    or more stars, the slope of a straight-line fit of science against reference sums
-    (3-sigma clipped), whose intercept absorbs what is left of any sky error; with three
-    to 14, the median of the ratios. Both images must be on the same grid with their sky
-    levels subtracted.
+    A least-squares fit over the whole pair of ``sharper * K + c = broader``, ``K`` a
+    kernel spanned by an Alard-Lupton basis (Gaussians of four widths times
+    polynomials, 28 terms) and ``c`` a constant: the sum of ``K`` is the ratio of the
+    two images' fluxes, whatever their PSFs' shapes, and every source contributes, not a
+    handful of stars. Pixels of changing sources of either sign are clipped (residual
+    above ``clip`` times its robust scatter, grown by one FWHM), iterated. Both images
+    must be on the same grid with their sky levels subtracted.
+
+    Parameters
+    ----------
+    science, reference : ndarray
+    mask : ndarray of bool
+        Pixels to ignore (saturated pixels belong in it).
+    fwhm : float or (float, float)
+        FWHM (pixels) of the science and the reference PSF; one number for both.
+    saturation : float, optional
+        Pixels at or above this level in either image are masked too.
+    max_pixels : int
+        At most this many pixels (a regular subsample) enter the fit.
 
     Returns
     -------
     ratio : float or None
-        None when fewer than three stars qualify.
-    n_stars : int
+        None when fewer than three sources are in the fit.
+    n_sources : int
+        Separate sources (connected groups of pixels above 5 sigma in the reference)
+        among the fitted pixels.
     """
-    _, sig_r = robust_background(reference, mask)
-    _, sig_s = robust_background(science, mask)
-    if sig_r <= 0 or sig_s <= 0:
+    from scipy import signal
+
+    fs, fr = (float(fwhm), float(fwhm)) if np.ndim(fwhm) == 0 else map(float, fwhm)
+    big = max(fs, fr)
+    bad = mask | ~np.isfinite(science) | ~np.isfinite(reference)
+    if saturation is not None:
+        bad = bad | (science >= saturation) | (reference >= saturation)
+    sigma0 = max(np.sqrt(abs(fs ** 2 - fr ** 2)) / 2.3548, 0.4 * big / 2.3548, 0.5)
+    radius = int(np.clip(max(np.ceil(6 * sigma0), np.ceil(2 * big)), 4, 20))
+    grow = radius + int(np.ceil(big))
+    bad = ndimage.binary_dilation(bad, iterations=grow) if bad.any() else bad.copy()
+    bad[:grow] = bad[-grow:] = True
+    bad[:, :grow] = bad[:, -grow:] = True
+    if (~bad).sum() < 100:
         return None, 0
-    science = science - _masked_sky(science, sig_s, mask, fwhm)
-    reference = reference - _masked_sky(reference, sig_r, mask, fwhm)
-    rows, cols = _peaks(np.where(mask, 0, reference), sig_r, mask, nsigma=20,
-                        box=int(2 * fwhm) | 1, border=int(4 * fwhm) + 2)
-    rad = 2.5 * fwhm
-    r = int(np.ceil(rad)) + 1
-    yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
-    ap = (yy ** 2 + xx ** 2) <= rad ** 2
-    f_sci, f_ref = [], []
-    for row, col in zip(rows[:max_stars], cols[:max_stars]):
-        sl = (slice(row - r, row + r + 1), slice(col - r, col + r + 1))
-        if mask[sl].any():
-            continue
-        cs, cr = science[sl], reference[sl]
-        if saturation is not None and (cs.max() >= saturation or cr.max() >= saturation):
-            continue
-        fr = cr[ap].sum()
-        err_r = sig_r * np.sqrt(ap.sum())
-        if fr < 20 * err_r:
-            continue
-        f_sci.append(cs[ap].sum())
-        f_ref.append(fr)
-    if len(f_ref) < 3:
-        return None, len(f_ref)
-    f_sci, f_ref = np.asarray(f_sci), np.asarray(f_ref)
-    ratios = f_sci / f_ref
-    med = np.median(ratios)
-    mad = 1.4826 * np.median(np.abs(ratios - med))
-    keep = np.abs(ratios - med) <= 3 * max(mad, 1e-3 * abs(med))
-    if keep.sum() < 3:  # outliers rejected: too few stars left to trust the median
-        return None, int(keep.sum())
-    ratio = float(np.median(ratios[keep]))
-    if keep.sum() >= 15:
-        # An error in either sky level shifts every aperture sum by the same amount
-        # (area x offset), which biases the ratios of faint stars: fit
-        # f_sci = ratio * f_ref + c instead (robustly, variable stars clipped).
-        for _ in range(3):
-            slope, icpt = np.polyfit(f_ref[keep], f_sci[keep], 1)
-            res = f_sci - (slope * f_ref + icpt)
-            scat = 1.4826 * np.median(np.abs(res[keep]))
-            new = np.abs(res) <= 3 * max(scat, 1e-9)
-            if new.sum() < 6 or np.array_equal(new, keep):
-                break
-            keep = new
-        if slope > 0:
-            ratio = float(slope)
-    return ratio, int(keep.sum())
+    s = np.where(np.isfinite(science), science, 0.0)
+    r = np.where(np.isfinite(reference), reference, 0.0)
+    sharp, broad, inverse = (s, r, True) if fs < fr else (r, s, False)
+    basis = _kernel_basis(sigma0, radius)
+    step = max(1, int(np.ceil(np.sqrt((~bad).sum() / max_pixels))))
+    sub = np.zeros(bad.shape, bool)
+    sub[::step, ::step] = True
+    cols = [signal.fftconvolve(sharp, b[::-1, ::-1], mode="same") for b in basis]
+    _, sig_b = robust_background(broad, bad)
+    _, sig_r = robust_background(r, bad)
+    use = ~bad
+    coef = None
+    for _ in range(8):
+        sel = use & sub
+        if sel.sum() < len(basis) + 10:
+            return None, 0
+        design = np.column_stack([c[sel] for c in cols] + [np.ones(sel.sum())])
+        norm = np.sqrt((design ** 2).sum(axis=0))
+        norm[norm == 0] = 1.0
+        # unit columns and a truncated SVD: narrow basis terms are nearly collinear
+        coef, *_ = np.linalg.lstsq(design / norm, broad[sel], rcond=1e-6)
+        coef = coef / norm
+        model = sum(c * k for c, k in zip(cols, coef[:-1])) + coef[-1]
+        res = broad - model
+        scat = 1.4826 * np.median(np.abs(res[use]))
+        if not scat > 0:
+            break
+        # the scatter grows with the signal (photon noise, PSF-shape residuals): 5% of
+        # the flux is tolerated, so only sources that really changed are clipped
+        expected = np.sqrt(scat ** 2 + (0.05 * np.abs(broad)) ** 2)
+        outlier = np.abs(res) > clip * expected
+        outlier = ndimage.binary_dilation(outlier, iterations=max(1, int(round(big))))
+        new = ~bad & ~outlier
+        if np.array_equal(new, use) or new.sum() < 0.5 * (~bad).sum():
+            break
+        use = new
+    ksum = float(sum(k * b.sum() for k, b in zip(coef[:-1], basis)))
+    n_sources = int(ndimage.label(use & (r > 5 * sig_r))[1]) if sig_r > 0 else 0
+    if not ksum > 0 or n_sources < 3:
+        return None, n_sources
+    ratio = 1.0 / ksum if inverse else ksum
+    return ratio, n_sources
 
 
 def gaussian_matched_difference(s, r, fwhm_s, fwhm_r):
