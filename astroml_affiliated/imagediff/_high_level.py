@@ -243,9 +243,9 @@ def difference(science, reference, *, device=None, align="interp", model=DEFAULT
     else:
         var_r = (ratio * sigma_r) ** 2 + (np.clip(ref_f - level_r, 0, None) * ratio
                                           / float(gain) if gain is not None else 0.0)
-    diff, var, from_net, fwhm_d = core.calibrated_difference(
+    diff, var, from_net, fwhm_d, noise_scale = core.calibrated_difference(
         sci_f, ref_f, diff, sci_level=level_s, ref_level=level_r, ratio=ratio,
-        fwhm=(fwhm, fwhm_r), var_s=var_s, var_r=var_r)
+        fwhm=(fwhm, fwhm_r), var_s=var_s, var_r=var_r, mask=bad)
     std = np.sqrt(var)
     std = np.where(np.isfinite(std), std, np.sqrt(sigma_s ** 2 + (ratio * sigma_r) ** 2))
 
@@ -264,6 +264,7 @@ def difference(science, reference, *, device=None, align="interp", model=DEFAULT
         "sha256": info["sha256"][0], "align": alignment, "device": label,
         "fwhm": round(fwhm_d, 3), "fwhmsci": round(fwhm, 3), "fwhmref": round(fwhm_r, 3),
         "netfrac": round(float(from_net[~bad].mean()), 5) if (~bad).any() else 0.0,
+        "noisecal": round(noise_scale, 4),
         "fluxscal": ratio, "fluxhow": scale_how,
         "skysci": level_s, "sigsci": sigma_s, "skyref": level_r, "sigref": sigma_r,
         "edge": margin,

@@ -338,7 +338,7 @@ def _gaussian_kernel(sigma):
 
 
 def calibrated_difference(science, reference, network, *, sci_level, ref_level, ratio,
-                          fwhm, var_s, var_r, disagree=3.0):
+                          fwhm, var_s, var_r, mask=None, disagree=3.0):
     """The returned difference: linear where it can be trusted, the network's elsewhere.
 
     The linear difference is ``science - G * ratio * reference`` (or ``G * science -
@@ -366,6 +366,8 @@ def calibrated_difference(science, reference, network, *, sci_level, ref_level, 
     var_s, var_r : ndarray or float
         Per-pixel variance of the science and of the scaled reference (``ratio**2``
         times the reference's).
+    mask : ndarray of bool, optional
+        Pixels left out of the noise calibration.
 
     Returns
     -------
@@ -375,6 +377,8 @@ def calibrated_difference(science, reference, network, *, sci_level, ref_level, 
         Pixels whose value is the network's.
     fwhm_diff : float
         FWHM of the difference's PSF: the broader of the two.
+    noise_scale : float
+        The factor the propagated uncertainty was multiplied by.
     """
     fs, fr = float(fwhm[0]), float(fwhm[1])
     shape = science.shape
@@ -401,17 +405,28 @@ def calibrated_difference(science, reference, network, *, sci_level, ref_level, 
     var = vs + vr
     fwhm_diff = max(fs, fr)
     grow = max(1, int(np.ceil(fwhm_diff)))
+    mask = np.zeros(shape, bool) if mask is None else mask
+    from_network = np.zeros(shape, bool)
     det = ndimage.gaussian_filter(ref_det, fr / 2.3548)
-    _, sig_det = robust_background(det)
-    region = det > 5 * sig_det if sig_det > 0 else np.zeros(shape, bool)
-    if not region.any():
-        return lin, var, np.zeros(shape, bool), fwhm_diff
-    region = ndimage.binary_dilation(region, iterations=grow)
-    gap = ndimage.gaussian_filter(lin - t, 0.5 * fwhm_diff / 2.3548)
-    _, sig_gap = robust_background(gap, region)
-    if not sig_gap > 0:
-        return lin, var, np.zeros(shape, bool), fwhm_diff
-    far = np.abs(gap - np.median(gap[~region])) > disagree * sig_gap
-    far = ndimage.binary_dilation(far, iterations=max(1, grow // 2))
-    from_network = far & region
-    return np.where(from_network, t, lin), var, from_network, fwhm_diff
+    _, sig_det = robust_background(det, mask)
+    region = det > 5 * sig_det if sig_det > 0 else from_network
+    if region.any():
+        region = ndimage.binary_dilation(region, iterations=grow)
+        smooth = 0.5 * fwhm_diff / 2.3548
+        lin_s = ndimage.gaussian_filter(lin, smooth)
+        gap = ndimage.gaussian_filter(lin - t, smooth)
+        _, sig_lin = robust_background(lin_s, region | mask)
+        if sig_lin > 0:
+            far = ((np.abs(gap) > disagree * sig_lin)
+                   & (np.abs(lin_s) > disagree * sig_lin))
+            far = ndimage.binary_dilation(far, iterations=max(1, grow // 2))
+            from_network = far & region
+    out = np.where(from_network, t, lin)
+    use = ~mask & ~from_network & (var > 0)
+    noise_scale = 1.0
+    if use.sum() > 100:
+        z = lin[use] / np.sqrt(var[use])
+        mad = 1.4826 * float(np.median(np.abs(z - np.median(z))))
+        if mad > 0:
+            noise_scale = mad
+    return out, var * noise_scale ** 2, from_network, fwhm_diff, noise_scale
