@@ -245,7 +245,8 @@ def difference(science, reference, *, device=None, align="interp", model=DEFAULT
                                           / float(gain) if gain is not None else 0.0)
     diff, var, from_net, fwhm_d, noise_scale = core.calibrated_difference(
         sci_f, ref_f, diff, sci_level=level_s, ref_level=level_r, ratio=ratio,
-        fwhm=(fwhm, fwhm_r), var_s=var_s, var_r=var_r, mask=bad)
+        fwhm=(fwhm, fwhm_r), var_s=var_s, var_r=var_r, mask=bad,
+        use_network=core.network_applies(fwhm, fwhm_r))
     std = np.sqrt(var)
     std = np.where(np.isfinite(std), std, np.sqrt(sigma_s ** 2 + (ratio * sigma_r) ** 2))
 

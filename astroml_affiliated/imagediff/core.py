@@ -10,6 +10,7 @@ import numpy as np
 from scipy import ndimage
 
 __all__ = ["robust_background", "moment_fwhm", "fit_fwhm_stamp", "estimate_fwhm", "flux_ratio",
+           "network_applies",
            "normalise_pair",
            "gaussian_matched_difference", "difference_arrays", "calibrated_difference"]
 
@@ -328,6 +329,17 @@ def difference_arrays(model, science, reference, *, sci_level, sci_sigma, ref_le
     return out * sci_sigma
 
 
+#: FWHM range (pixels) of the PSFs the released network (1.1.0) was trained on: outside
+#: it the network's image is not used (`calibrated_difference`, ``use_network``)
+NETWORK_FWHM_RANGE = (2.0, 7.5)
+
+
+def network_applies(fwhm_s, fwhm_r):
+    """True if both FWHMs (pixels) lie in the range the network was trained on."""
+    lo, hi = NETWORK_FWHM_RANGE
+    return bool(lo <= fwhm_s <= hi and lo <= fwhm_r <= hi)
+
+
 def _gaussian_kernel(sigma):
     """A normalised, sampled 2-D Gaussian kernel of ``sigma`` pixels (radius 4 sigma)."""
     r = max(1, int(np.ceil(4 * sigma)))
@@ -338,7 +350,8 @@ def _gaussian_kernel(sigma):
 
 
 def calibrated_difference(science, reference, network, *, sci_level, ref_level, ratio,
-                          fwhm, var_s, var_r, mask=None, disagree=3.0):
+                          fwhm, var_s, var_r, mask=None, disagree=3.0,
+                          use_network=True):
     """The returned difference: linear where it can be trusted, the network's elsewhere.
 
     The linear difference is ``science - G * ratio * reference`` (or ``G * science -
@@ -368,6 +381,9 @@ def calibrated_difference(science, reference, network, *, sci_level, ref_level, 
         times the reference's).
     mask : ndarray of bool, optional
         Pixels left out of the noise calibration.
+    use_network : bool
+        False: the linear difference everywhere (e.g. for PSFs outside the network's
+        training range, `network_applies`).
 
     Returns
     -------
@@ -410,7 +426,7 @@ def calibrated_difference(science, reference, network, *, sci_level, ref_level, 
     det = ndimage.gaussian_filter(ref_det, fr / 2.3548)
     _, sig_det = robust_background(det, mask)
     region = det > 5 * sig_det if sig_det > 0 else from_network
-    if region.any():
+    if use_network and region.any():
         region = ndimage.binary_dilation(region, iterations=grow)
         smooth = 0.5 * fwhm_diff / 2.3548
         lin_s = ndimage.gaussian_filter(lin, smooth)
