@@ -383,7 +383,8 @@ def blank_sky(diff, blank):
     factor the calibration divided by."""
     from astroml_affiliated.imagediff import snr_map, snr_scale
 
-    good = blank & ~np.asarray(diff.mask, bool) & np.isfinite(diff.data)
+    mask = np.zeros(diff.shape, bool) if diff.mask is None else np.asarray(diff.mask, bool)
+    good = blank & ~mask & np.isfinite(diff.data)
     good &= np.isfinite(diff.uncertainty.array) & (diff.uncertainty.array > 0)
     z = diff.data[good] / diff.uncertainty.array[good]
     _, snr = snr_map(diff)
@@ -612,7 +613,7 @@ def time_2048(methods, available, tmp):
 
 
 def _fmt(v, pct=False, nd=2):
-    if v is None:
+    if v is None or (isinstance(v, float) and v != v):
         return "n/a"
     if isinstance(v, str):
         return v
