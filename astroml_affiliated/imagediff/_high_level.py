@@ -432,7 +432,7 @@ def find_transients(diff, threshold=5, *, fwhm=None, npixels=5, aperture_radius=
     data, mask, std, fwhm = _diff_arrays(diff, fwhm)
     from ._units import pixel_sum_unit
 
-    flux_factor, flux_unit = pixel_sum_unit(diff.unit, diff.wcs, data.shape)
+    flux_factor, flux_unit = pixel_sum_unit(diff.unit, diff.wcs)
     _, snr, snr_scale_ = _snr_and_scale(diff, fwhm, True)
     d = np.where(mask, 0.0, data)
     radius = 2.0 * fwhm if aperture_radius is None else float(aperture_radius)

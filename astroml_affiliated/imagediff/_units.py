@@ -7,7 +7,7 @@ from ..errors import InputError
 __all__ = ["pixel_sum_unit"]
 
 
-def pixel_sum_unit(unit, wcs, shape):
+def pixel_sum_unit(unit, wcs):
     """Unit of a sum over pixels of an image in ``unit``, and the factor to apply.
 
     A per-pixel quantity (adu, electron, electron/s, Jy, erg/(s cm2 A)) summed over pixels
@@ -35,7 +35,6 @@ def pixel_sum_unit(unit, wcs, shape):
                          "summed into a flux: give the images a linear flux unit (adu, "
                          "electron, Jy, MJy/sr, ...)")
     unit = u.Unit(unit)
-    factor = 1.0
     powers = dict(zip(unit.bases, unit.powers)) if hasattr(unit, "bases") else {}
     if u.pix in powers and powers[u.pix] < 0:
         unit = unit * u.pix ** -powers[u.pix]
@@ -60,4 +59,4 @@ def pixel_sum_unit(unit, wcs, shape):
                       unit * u.sr)
         q = (1.0 * unit * area).to(target)
         return float(q.value), u.Unit(target)
-    return factor, unit
+    return 1.0, unit

@@ -10,12 +10,17 @@ used). Pairs are generated on the fly from real frames:
   (astropy's ``io/fits/tests/data/comp.fits``, a galaxy with stars; astroquery's
   ``ipac/ned/tests/data/query_images.fits``, the Crab nebula's extended emission), plus
   fully synthetic scenes (stars, galaxies, crowded fields);
+* the undersampled Spitzer IRAC2 mosaic ``images/singles/spitzer_irac2_*`` (FWHM ~1.7
+  px), split by columns (``SPITZER_SPLIT``): 0-339 training, 340-679 validation (the
+  undersampled validation pairs of the 1.2.0 release rule), 680-1024 left to the
+  benchmark;
 * validation frame (held out whole): ``images/singles/ukidss_astroquery_testdata.fits``;
 * the DECam pairs in ``images/decam_pairs`` are not used at all: the benchmark
   evaluates on them.
 
 Each pair: the scene is broadened by a different random PSF kernel (elliptical Gaussian
-or Moffat) for the science and the reference; the reference scene is shifted (sub-pixel
+or Moffat, integrated over the pixels; total FWHM log-uniform in 1.2-8 px since 1.2.0)
+for the science and the reference; the reference scene is shifted (sub-pixel
 to 3 px), rotated and scaled slightly, multiplied by a random photometric scale; each image
 gets its own sky level, background gradient, Poisson (as Gaussian) and read noise;
 cosmic rays; saturated stars (clipped, loss switched off there); transients that are new,
@@ -23,6 +28,10 @@ fading (only in the reference) or variable (a counterpart in the reference), on 
 and in crowded fields; 30% of pairs carry no transient. The target is the transient image
 (science minus reference flux of the varying sources, in the science PSF), normalised
 like the network's input. L1 loss on the full, 1/2 and 1/4 resolution outputs.
+
+With ``--init`` (the 1.2.0 candidate started from the 1.1.0 weights) the starting
+weights are evaluated on the same validation pairs and `release_rule` decides whether
+the registry entry is written (the rule is in the model card; 1.2.0 failed it).
 """
 
 import argparse
