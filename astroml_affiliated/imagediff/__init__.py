@@ -10,6 +10,7 @@ Importing this package imports neither TensorFlow, Keras, reproject nor photutil
 """
 
 from ._high_level import (DEFAULT_MODEL, difference, find_transients, plot_difference,
-                          snr_map)
+                          snr_map, snr_scale)
 
-__all__ = ["difference", "find_transients", "plot_difference", "snr_map", "DEFAULT_MODEL"]
+__all__ = ["difference", "find_transients", "plot_difference", "snr_map", "snr_scale",
+           "DEFAULT_MODEL"]

@@ -10,7 +10,8 @@ import numpy as np
 from ..errors import AstroMLWarning, InputError
 from . import core
 
-__all__ = ["difference", "find_transients", "plot_difference", "DEFAULT_MODEL"]
+__all__ = ["difference", "find_transients", "plot_difference", "snr_map", "snr_scale",
+           "DEFAULT_MODEL"]
 
 #: The model used by `difference` unless told otherwise.
 DEFAULT_MODEL = "imagediff-transinet-slim"
@@ -57,12 +58,18 @@ def _positive(value):
 def difference(science, reference, *, device=None, align="interp", model=DEFAULT_MODEL,
                weights_path=None, flux_scale=None, saturation=None, gain=None,
                edge=None, tile=256, overlap=64, batch_size=4):
-    """Difference image of ``science`` minus ``reference`` by the TransiNet-style network.
+    """Difference image of ``science`` minus ``reference``, cleaned by the network.
 
     The reference is resampled onto the science image's grid when their WCSs differ,
-    both are normalised robustly (sky level, sky noise, photometric scale), the network
-    predicts the image of what changed on overlapping tiles, and the normalisation is
-    inverted, so the result is flux in the science image's unit on its grid and WCS.
+    both are normalised robustly (sky level, sky noise, photometric scale fitted over
+    the whole pair) and the network predicts the image of what changed on overlapping
+    tiles. The result is the linear difference after matching round-Gaussian PSFs of the
+    measured FWHMs (whose noise is the inputs' noise, propagated exactly, and which keeps
+    every source's flux at any PSF sampling), except on the reference's sources where
+    it and the network disagree significantly: there (subtraction residuals of stars and
+    galaxies) the network's transient image is used
+    (`~astroml_affiliated.imagediff.core.calibrated_difference`). Flux in the science
+    image's unit on its grid and WCS.
 
     Parameters
     ----------
@@ -83,9 +90,10 @@ def difference(science, reference, *, device=None, align="interp", model=DEFAULT
         A directory with the model's weights file, instead of the usual lookup.
     flux_scale : float, optional
         Multiplier that brings the (resampled) reference to the science image's
-        photometric zero point. Default: measured from stars found in the reference
-        (median ratio of aperture fluxes); 1 if fewer than three usable stars, with a
-        warning.
+        photometric zero point. Default: a least-squares fit of the science against the
+        reference over the whole pair, both brought to one PSF, changing sources of
+        either sign clipped (`~astroml_affiliated.imagediff.core.flux_ratio`); 1 if
+        fewer than three sources are left, with a warning.
     saturation : float or `~astropy.units.Quantity`, optional
         Level (science unit, and the reference's after conversion) above which pixels
         are masked as saturated in either image; a Quantity is converted to the
@@ -107,9 +115,14 @@ def difference(science, reference, *, device=None, align="interp", model=DEFAULT
     `~astropy.nddata.CCDData`
         The difference (science minus reference) in the science's unit, with the
         science's WCS, a `~astropy.nddata.StdDevUncertainty` (per pixel, propagated from
-        the noise of both inputs), a boolean ``mask`` (input masks, NaNs, saturated,
-        out-of-footprint and edge pixels) and ``meta`` recording the model, version,
-        sha256, alignment, device, FWHM, photometric scale and sky levels.
+        the noise of both inputs through the PSF matching: it describes the returned
+        pixels, except where the network's smoother image is used, ``meta['netfrac']``
+        of the valid pixels, where it is conservative), a boolean ``mask`` (input masks,
+        NaNs, saturated, out-of-footprint and edge pixels) and ``meta`` recording the
+        model, version, sha256, alignment, device, ``fwhm`` (of the difference's PSF:
+        the broader of the two), ``fwhmsci``, ``fwhmref``, photometric scale and sky
+        levels. Neighbouring pixels' noise is correlated by the PSF matching and
+        resampling; `find_transients` calibrates its S/N for that.
 
     Raises
     ------
@@ -195,14 +208,15 @@ def difference(science, reference, *, device=None, align="interp", model=DEFAULT
     n_stars = 0
     if flux_scale is None:
         ratio, n_stars = core.flux_ratio(sci_f - level_s, ref_f - level_r, bad,
-                                         max(fwhm, fwhm_r))
+                                         (fwhm, fwhm_r))
         if ratio is None or not ratio > 0:
             warnings.warn(
-                f"found {n_stars} usable stars (at least 3 needed) to measure the "
+                f"found {n_stars} usable sources (at least 3 needed) to fit the "
                 "reference's photometric scale; assuming 1. Pass flux_scale= if the "
                 "images have different zero points.", AstroMLWarning, stacklevel=2)
             ratio = 1.0
-        scale_how = f"measured on {n_stars} stars" if n_stars >= 3 else "assumed"
+        scale_how = (f"measured: fit over the pair, {n_stars} sources" if n_stars >= 3
+                     else "assumed")
     else:
         try:
             ratio = float(flux_scale)
@@ -229,7 +243,11 @@ def difference(science, reference, *, device=None, align="interp", model=DEFAULT
     else:
         var_r = (ratio * sigma_r) ** 2 + (np.clip(ref_f - level_r, 0, None) * ratio
                                           / float(gain) if gain is not None else 0.0)
-    std = np.sqrt(var_s + var_r)
+    diff, var, from_net, fwhm_d, noise_scale = core.calibrated_difference(
+        sci_f, ref_f, diff, sci_level=level_s, ref_level=level_r, ratio=ratio,
+        fwhm=(fwhm, fwhm_r), var_s=var_s, var_r=var_r, mask=bad,
+        use_network=core.network_applies(fwhm, fwhm_r))
+    std = np.sqrt(var)
     std = np.where(np.isfinite(std), std, np.sqrt(sigma_s ** 2 + (ratio * sigma_r) ** 2))
 
     from scipy import ndimage
@@ -245,7 +263,9 @@ def difference(science, reference, *, device=None, align="interp", model=DEFAULT
     meta = {
         "model": info["model"], "version": info["version"],
         "sha256": info["sha256"][0], "align": alignment, "device": label,
-        "fwhm": round(fwhm, 3), "fwhmref": round(fwhm_r, 3),
+        "fwhm": round(fwhm_d, 3), "fwhmsci": round(fwhm, 3), "fwhmref": round(fwhm_r, 3),
+        "netfrac": round(float(from_net[~bad].mean()), 5) if (~bad).any() else 0.0,
+        "noisecal": round(noise_scale, 4),
         "fluxscal": ratio, "fluxhow": scale_how,
         "skysci": level_s, "sigsci": sigma_s, "skyref": level_r, "sigref": sigma_r,
         "edge": margin,
@@ -263,18 +283,34 @@ def _gaussian_psf(fwhm, radius=None):
     return k / k.sum()
 
 
-def snr_map(diff, *, fwhm=None):
+def snr_map(diff, *, fwhm=None, calibrate=True):
     """Matched-filter flux estimate and its S/N at every pixel of a difference image.
 
     For a PSF ``P`` (a round Gaussian of ``fwhm``, normalised to a sum of one) the flux of
     a point source centred on a pixel is estimated as ``sum(D P) / sum(P**2)`` with error
     ``sqrt(sum(sigma**2 P**2)) / sum(P**2)``, ``sigma`` the difference's uncertainty.
-    Masked pixels count as zero with infinite error.
+    Masked pixels count as zero with infinite error. That error assumes independent
+    pixels; a resampled or PSF-matched difference has correlated noise, so with
+    ``calibrate`` (default) the S/N is divided by its own robust scatter (1.4826 times the
+    median absolute deviation over the valid pixels, which transients hardly touch): an
+    empirical null measured on the image itself, so the S/N has unit scatter on
+    source-free sky. The factor is returned by `snr_scale`.
 
     Returns
     -------
     flux, snr : ndarray
     """
+    flux, snr, _ = _snr_and_scale(diff, fwhm, calibrate)
+    return flux, snr
+
+
+def snr_scale(diff, *, fwhm=None):
+    """The robust scatter of the uncalibrated matched-filter S/N of ``diff`` (see
+    `snr_map`): 1 when its uncertainty describes independent pixels."""
+    return _snr_and_scale(diff, fwhm, True)[2]
+
+
+def _snr_and_scale(diff, fwhm, calibrate):
     from scipy import signal
 
     data, mask, std, fwhm = _diff_arrays(diff, fwhm)
@@ -288,10 +324,18 @@ def snr_map(diff, *, fwhm=None):
     # pixels whose filter footprint is partly masked: inflate the error accordingly
     cover = signal.oaconvolve((~mask).astype(float), (psf ** 2)[::-1, ::-1],
                               mode="same") / p2
+    good = (cover > 0.8) & (err > 0) & ~mask
     with np.errstate(divide="ignore", invalid="ignore"):
-        snr = np.where((cover > 0.8) & (err > 0), flux / err, 0.0)
+        snr = np.where(good, flux / err, 0.0)
+    scale = 1.0
+    if calibrate and good.sum() > 100:
+        vals = snr[good]
+        mad = 1.4826 * float(np.median(np.abs(vals - np.median(vals))))
+        if mad > 0:
+            scale = mad
+            snr = snr / scale
     snr[mask] = 0.0
-    return flux, snr
+    return flux, snr, scale
 
 
 def _diff_arrays(diff, fwhm):
@@ -320,7 +364,9 @@ def find_transients(diff, threshold=5, *, fwhm=None, npixels=5, aperture_radius=
     """Detect transients, brightening and fading, in a difference image.
 
     Segmentation (`photutils.segmentation.detect_sources`) of the matched-filter S/N map
-    (see :func:`snr_map`) above ``+threshold`` (brightening) and below ``-threshold``
+    (see :func:`snr_map`; divided by its own robust scatter, so that it has unit scatter
+    on source-free sky and ``threshold`` is in Gaussian sigmas; the factor is in the
+    table's ``meta['snr_scale']``) above ``+threshold`` (brightening) and below ``-threshold``
     (fading); for each source a flux-weighted centroid, an aperture flux and a real/bogus
     score.
 
@@ -345,11 +391,19 @@ def find_transients(diff, threshold=5, *, fwhm=None, npixels=5, aperture_radius=
     `~astropy.table.QTable`
         One row per transient, highest absolute S/N first: ``id``, ``x``, ``y`` (pixels,
         0-based), ``sky`` (`~astropy.coordinates.SkyCoord`, only if ``diff`` has a
-        celestial WCS), ``flux`` and ``flux_err`` (aperture sum and its error, the image's
-        unit times pixel), ``snr`` (matched-filter S/N at the peak, the quantity
+        celestial WCS), ``flux`` and ``flux_err`` (aperture sum and its error, in the
+        image's flux unit: adu for adu, electron for electron, ``adu`` for ``adu / pix``;
+        a surface brightness is multiplied by the pixel solid angle of the WCS, so
+        ``MJy / sr`` gives Jy), ``snr`` (matched-filter S/N at the peak, the quantity
         thresholded; negative for fading), ``sign`` (+1 brightening, -1 fading),
         ``rb_score`` (0-1: correlation of the cut-out with the PSF; a heuristic, not a
         trained classifier) and ``npix`` (segment area).
+
+    Raises
+    ------
+    InputError
+        Bad arguments, or an image whose fluxes cannot be derived: a surface brightness
+        (such as MJy/sr) without a celestial WCS, or a logarithmic unit.
 
     Examples
     --------
@@ -360,7 +414,6 @@ def find_transients(diff, threshold=5, *, fwhm=None, npixels=5, aperture_radius=
     >>> len(table) >= 1
     True
     """
-    import astropy.units as u
     from astropy.table import QTable
     from photutils.aperture import CircularAperture, aperture_photometry
     from photutils.segmentation import detect_sources
@@ -377,7 +430,10 @@ def find_transients(diff, threshold=5, *, fwhm=None, npixels=5, aperture_radius=
         raise InputError(f"aperture_radius must be a positive number of pixels, not "
                          f"{aperture_radius!r}")
     data, mask, std, fwhm = _diff_arrays(diff, fwhm)
-    _, snr = snr_map(diff, fwhm=fwhm)
+    from ._units import pixel_sum_unit
+
+    flux_factor, flux_unit = pixel_sum_unit(diff.unit, diff.wcs)
+    _, snr, snr_scale_ = _snr_and_scale(diff, fwhm, True)
     d = np.where(mask, 0.0, data)
     radius = 2.0 * fwhm if aperture_radius is None else float(aperture_radius)
     psf_r = int(math.ceil(1.5 * fwhm))
@@ -399,7 +455,6 @@ def find_transients(diff, threshold=5, *, fwhm=None, npixels=5, aperture_radius=
                          _rb_score(sign * d, y, x, fwhm, psf_r)))
     rows.sort(key=lambda r: -abs(r[3]))
     rows = rows[:max_sources]
-    unit = u.Unit(diff.unit)
     tab = QTable()
     tab["id"] = np.arange(1, len(rows) + 1)
     xs = np.array([r[0] for r in rows], float)
@@ -416,13 +471,13 @@ def find_transients(diff, threshold=5, *, fwhm=None, npixels=5, aperture_radius=
         flux_err = np.asarray(phot["aperture_sum_err"], float)
     else:
         flux = flux_err = np.zeros(0)
-    tab["flux"] = flux * unit * u.pix
-    tab["flux_err"] = flux_err * unit * u.pix
+    tab["flux"] = flux * flux_factor * flux_unit
+    tab["flux_err"] = flux_err * flux_factor * flux_unit
     tab["snr"] = np.array([r[3] for r in rows], float)
     tab["sign"] = np.array([r[2] for r in rows], int)
     tab["rb_score"] = np.array([r[5] for r in rows], float)
     tab["npix"] = np.array([r[4] for r in rows], int)
-    tab.meta.update({"threshold": float(threshold), "fwhm": fwhm,
+    tab.meta.update({"threshold": float(threshold), "fwhm": fwhm, "snr_scale": snr_scale_,
                      "aperture_radius": radius})
     return tab
 

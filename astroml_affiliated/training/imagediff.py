@@ -10,12 +10,17 @@ used). Pairs are generated on the fly from real frames:
   (astropy's ``io/fits/tests/data/comp.fits``, a galaxy with stars; astroquery's
   ``ipac/ned/tests/data/query_images.fits``, the Crab nebula's extended emission), plus
   fully synthetic scenes (stars, galaxies, crowded fields);
+* the undersampled Spitzer IRAC2 mosaic ``images/singles/spitzer_irac2_*`` (FWHM ~1.7
+  px), split by columns (``SPITZER_SPLIT``): 0-339 training, 340-679 validation (the
+  undersampled validation pairs of the 1.2.0 release rule), 680-1024 left to the
+  benchmark;
 * validation frame (held out whole): ``images/singles/ukidss_astroquery_testdata.fits``;
 * the DECam pairs in ``images/decam_pairs`` are not used at all: the benchmark
   evaluates on them.
 
 Each pair: the scene is broadened by a different random PSF kernel (elliptical Gaussian
-or Moffat) for the science and the reference; the reference scene is shifted (sub-pixel
+or Moffat, integrated over the pixels; total FWHM log-uniform in 1.2-8 px since 1.2.0)
+for the science and the reference; the reference scene is shifted (sub-pixel
 to 3 px), rotated and scaled slightly, multiplied by a random photometric scale; each image
 gets its own sky level, background gradient, Poisson (as Gaussian) and read noise;
 cosmic rays; saturated stars (clipped, loss switched off there); transients that are new,
@@ -23,6 +28,10 @@ fading (only in the reference) or variable (a counterpart in the reference), on 
 and in crowded fields; 30% of pairs carry no transient. The target is the transient image
 (science minus reference flux of the varying sources, in the science PSF), normalised
 like the network's input. L1 loss on the full, 1/2 and 1/4 resolution outputs.
+
+With ``--init`` (the 1.2.0 candidate started from the 1.1.0 weights) the starting
+weights are evaluated on the same validation pairs and `release_rule` decides whether
+the registry entry is written (the rule is in the model card; 1.2.0 failed it).
 """
 
 import argparse
@@ -35,15 +44,21 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage, signal
 
-from ..imagediff.core import estimate_fwhm, moment_fwhm, normalise_pair, robust_background
+from ..imagediff.core import (estimate_fwhm, fit_fwhm_stamp, moment_fwhm, normalise_pair,
+                              robust_background)
 
 MODEL_NAME = "imagediff-transinet-slim"
-VERSION = "1.1.0"
+VERSION = "1.2.0"
 IN_CHANNELS = 3     # science, reference, Gaussian-PSF-matched difference
 PATCH = 64          # network input during training
 PAD = 24            # margin around the patch for convolution and warping
 SCENE = PATCH + 2 * PAD
 TRANSIENT_WEIGHT = 10.0
+FWHM_RANGE = (1.2, 8.0)  # total PSF FWHM of science and reference (1.2.0; 1.1.0: 2-7)
+SYNTHETIC_F0 = 0.8       # intrinsic FWHM of the synthetic scenes' point sources
+#: columns of the Spitzer IRAC2 mosaic: [:340] training, [340:680] validation,
+#: [680:] benchmark only (benchmarks/imagediff_vs_peers.py)
+SPITZER_SPLIT = (340, 680)
 
 
 def _package_frame(relpath, hdu):
@@ -77,8 +92,17 @@ def load_frames(data_dir):
         got = _package_frame(rel, hdu)
         if got is not None:
             train.append((got[0][crop], got[1]))
+    # the undersampled Spitzer IRAC2 mosaic (FWHM ~1.7 px), split in columns before any
+    # result was seen: 0-339 training, 340-679 validation, 680-1024 benchmark (not here)
+    irac = images / "singles" / "spitzer_irac2_photutils_datasets.fits"
+    if irac.is_file():
+        train.append((fits.getdata(irac)[:, :SPITZER_SPLIT[0]].astype(float),
+                      "shared:images/singles/spitzer_irac2[:, 0:340]"))
     val_path = images / "singles" / "ukidss_astroquery_testdata.fits"
     val = [(fits.getdata(val_path, 1).astype(float), "shared:images/singles/ukidss")]
+    if irac.is_file():
+        val.append((fits.getdata(irac)[:, SPITZER_SPLIT[0]:SPITZER_SPLIT[1]].astype(float),
+                    "shared:images/singles/spitzer_irac2[:, 340:680]"))
     if not train:
         raise SystemExit(f"no training frames found under {images}")
 
@@ -94,10 +118,13 @@ def load_frames(data_dir):
 
 # -- PSFs and rendering ------------------------------------------------------------------
 
-def _psf_kernel(rng, fwhm, size=31):
-    """A normalised elliptical Gaussian or Moffat kernel of the given FWHM (pixels)."""
+def _psf_kernel(rng, fwhm, size=31, oversample=5):
+    """A normalised elliptical Gaussian or Moffat kernel of the given FWHM (pixels),
+    integrated over the pixels (5x5 sub-samples), so FWHMs below 1 px stay right."""
     r = size // 2
-    yy, xx = np.mgrid[-r:r + 1, -r:r + 1].astype(float)
+    n = size * oversample
+    t = (np.arange(n) - (n - 1) / 2) / oversample
+    yy, xx = np.meshgrid(t, t, indexing="ij")
     e = rng.uniform(0, 0.25)
     theta = rng.uniform(0, np.pi)
     c, s = np.cos(theta), np.sin(theta)
@@ -111,32 +138,40 @@ def _psf_kernel(rng, fwhm, size=31):
         beta = rng.uniform(2.5, 5.0)
         alpha = fwhm / (2 * np.sqrt(2 ** (1 / beta) - 1))
         k = (1 + rr2 / alpha ** 2) ** (-beta)
+    k = k.reshape(2 * r + 1, oversample, 2 * r + 1, oversample).sum(axis=(1, 3))
     return k / k.sum()
 
 
 def _gauss_points(shape, ys, xs, fluxes, fwhm):
-    """Point sources as round Gaussians of ``fwhm`` at sub-pixel positions."""
+    """Point sources as round Gaussians of ``fwhm``, integrated over the pixels."""
+    from scipy.special import erf
+
     out = np.zeros(shape)
-    sig = max(fwhm, 0.8) / 2.3548
-    r = int(np.ceil(4 * sig)) + 1
+    s = np.sqrt(2.0) * max(fwhm, 0.5) / 2.3548
+    r = int(np.ceil(3 * max(fwhm, 0.5))) + 2
     for y, x, f in zip(ys, xs, fluxes):
         iy, ix = int(round(y)), int(round(x))
         y0, y1 = max(iy - r, 0), min(iy + r + 1, shape[0])
         x0, x1 = max(ix - r, 0), min(ix + r + 1, shape[1])
         if y0 >= y1 or x0 >= x1:
             continue
-        gy = np.exp(-0.5 * ((np.arange(y0, y1) - y) / sig) ** 2)
-        gx = np.exp(-0.5 * ((np.arange(x0, x1) - x) / sig) ** 2)
-        out[y0:y1, x0:x1] += f * np.outer(gy, gx) / (2 * np.pi * sig ** 2)
+        ay, ax = np.arange(y0, y1) - y, np.arange(x0, x1) - x
+        gy = 0.5 * (erf((ay + 0.5) / s) - erf((ay - 0.5) / s))
+        gx = 0.5 * (erf((ax + 0.5) / s) - erf((ax - 0.5) / s))
+        out[y0:y1, x0:x1] += f * np.outer(gy, gx)
     return out
 
 
-def _moment_fwhm(kernel, f0, box=15):
-    """FWHM as `estimate_fwhm` would measure it: second moments in a 15x15 box of the
-    kernel broadened by the scene's own PSF of FWHM ``f0`` (variances add)."""
+def _measured_fwhm(kernel, f0):
+    """FWHM as `estimate_fwhm` measures it: a Gaussian fitted to a point source of the
+    scene's own FWHM ``f0`` seen through ``kernel``."""
     c = kernel.shape[0] // 2
-    r = box // 2
-    return float(np.hypot(moment_fwhm(kernel[c - r:c + r + 1, c - r:c + r + 1]), f0))
+    point = _gauss_points(kernel.shape, [c], [c], [1.0], f0)
+    stamp = signal.fftconvolve(point, kernel, mode="same")
+    guess = moment_fwhm(stamp)
+    r = int(np.clip(np.ceil(1.5 * guess) + 2, 3, c))  # the box estimate_fwhm fits
+    got = fit_fwhm_stamp(stamp[c - r:c + r + 1, c - r:c + r + 1], guess)
+    return got if got is not None else guess
 
 
 def _bright_spots(scene, n=40, margin=PAD):
@@ -198,7 +233,7 @@ def _cosmic_rays(rng, shape, n, sigma):
     return out
 
 
-def make_pair(rng, frames, *, synthetic_fraction=0.4, on_source=0.3):
+def make_pair(rng, frames, *, synthetic_fraction=0.4, on_source=0.3, fwhm_range=FWHM_RANGE):
     """One training pair: input (PATCH, PATCH, 3), target (PATCH, PATCH, 2)=(value, weight).
 
     ``on_source``: probability that a transient sits on one of the scene's brightest
@@ -224,18 +259,20 @@ def make_pair(rng, frames, *, synthetic_fraction=0.4, on_source=0.3):
         f0 = fr["fwhm"]
         galaxies = []
     else:
-        f0 = 1.0
+        f0 = SYNTHETIC_F0
         n_stars = int(10 ** rng.uniform(0.5, 2.6))  # up to ~400 stars: crowded
         fl = sig_s * 10 ** rng.uniform(0.5, 4.0, n_stars) * rng.uniform(0.5, 1.5)
         scene = _gauss_points((S, S), rng.uniform(0, S, n_stars), rng.uniform(0, S, n_stars),
                               fl, f0)
         gal, galaxies = _galaxies(rng, (S, S), rng.integers(0, 4), 100 * sig_s)
         scene += gal
-    # PSFs: total FWHM of science 2.5-7 px, reference 2-6.5 px (independent)
-    fw_s = rng.uniform(2.5, 7.0)
-    fw_r = rng.uniform(2.0, 6.5)
-    ks = _psf_kernel(rng, np.sqrt(max(fw_s ** 2 - f0 ** 2, 0.5)))
-    kr = _psf_kernel(rng, np.sqrt(max(fw_r ** 2 - f0 ** 2, 0.5)))
+    # PSFs: total FWHM of science and reference independent, log-uniform in fwhm_range
+    # (1.2-8 px: undersampled space PSFs to broad seeing), at least 1.05 times the scene's
+    lo = np.log(max(fwhm_range[0], 1.05 * f0))
+    hi = max(np.log(fwhm_range[1]), lo)
+    fw_s, fw_r = np.exp(rng.uniform(lo, hi, 2))
+    ks = _psf_kernel(rng, np.sqrt(max(fw_s ** 2 - f0 ** 2, 0.1)))
+    kr = _psf_kernel(rng, np.sqrt(max(fw_r ** 2 - f0 ** 2, 0.1)))
 
     # transients: positions within the central patch (plus a margin of neighbours)
     n_tr = 0 if rng.random() < 0.3 else int(rng.integers(1, 4))
@@ -311,8 +348,8 @@ def make_pair(rng, frames, *, synthetic_fraction=0.4, on_source=0.3):
     if rng.random() < 0.1:
         fwhm = (4.0, 4.0)
     else:
-        fwhm = (_moment_fwhm(ks, f0) * (1 + rng.normal(0, 0.04)),
-                _moment_fwhm(kr, f0) * (1 + rng.normal(0, 0.04)))
+        fwhm = (_measured_fwhm(ks, f0) * (1 + rng.normal(0, 0.04)),
+                _measured_fwhm(kr, f0) * (1 + rng.normal(0, 0.04)))
     x = normalise_pair(sci, ref, sci_level=level_s, sci_sigma=sigma_s, ref_level=level_r,
                        ratio=ratio, fwhm=fwhm)
     target = target / sigma_s
@@ -321,12 +358,34 @@ def make_pair(rng, frames, *, synthetic_fraction=0.4, on_source=0.3):
     core_px = ndimage.binary_dilation(np.abs(target) > 0.2, iterations=2)
     weight = weight * np.where(core_px, TRANSIENT_WEIGHT, 1.0)
     y = np.stack([target, weight], axis=-1).astype(np.float32)
-    return x, y, {"snr_max": float(np.abs(target).max() / sigma_s), "n": n_tr}
+    return x, y, {"snr_max": float(np.abs(target).max() / sigma_s), "n": n_tr,
+                  "fwhm_sci": float(fw_s)}
 
 
 def make_batch(rng, frames, n, **kw):
     xs, ys = zip(*[make_pair(rng, frames, **kw)[:2] for _ in range(n)])
     return np.stack(xs), np.stack(ys)
+
+
+def release_rule(new, old):
+    """The 1.2.0 release rule, written before training (see the model card).
+
+    ``new`` and ``old`` map validation-set names to `evaluate` results of the candidate
+    and of 1.1.0 on the same pairs. Returns (passed, reasons).
+    """
+    reasons = []
+    a = new["usual"]["l1_sigma"] <= 1.10 * old["usual"]["l1_sigma"]
+    reasons.append(f"(a) L1 usual mix {new['usual']['l1_sigma']:.4f} <= 1.10 x "
+                   f"{old['usual']['l1_sigma']:.4f}: {a}")
+    fu = new["undersampled"]["psf_flux_ratio_median"]
+    b = fu is not None and abs(fu - 1) <= 0.05
+    reasons.append(f"(b) PSF-weighted flux ratio, undersampled: {fu} within 5%: {b}")
+    fn, fo = new["usual"]["psf_flux_ratio_median"], old["usual"]["psf_flux_ratio_median"]
+    c = fn is not None and (abs(fn - 1) <= 0.05 or (fo is not None
+                                                     and abs(fn - 1) <= abs(fo - 1)))
+    reasons.append(f"(c) PSF-weighted flux ratio, usual mix: {fn} within 5% or closer to "
+                   f"1 than 1.1.0's {fo}: {c}")
+    return bool(a and b and c), reasons
 
 
 def _multiscale(y):
@@ -361,7 +420,19 @@ def evaluate(model, x, y):
         if sel.sum() >= 5 and abs(t[i][sel].sum()) > 20:
             ratios.append(pred[i][sel].sum() / t[i][sel].sum())
     ratios = np.array(ratios)
-    return {"l1_sigma": l1, "l1_naive_subtraction_sigma": l1_naive,
+    # PSF-weighted flux (1.2.0): the least-squares amplitude of the true transient image
+    # in the prediction, sum(pred t) / sum(t t), over pairs whose transient image has a
+    # matched-filter S/N above 20 (sqrt(sum t^2) in sky-noise units); the PSF of the
+    # prediction must match the science PSF for this to be 1
+    psf_w = []
+    for i in range(len(t)):
+        tt = float((w[i] * t[i] * t[i]).sum())
+        if np.sqrt(tt) > 20:
+            psf_w.append(float((w[i] * pred[i] * t[i]).sum()) / tt)
+    psf_w = np.array(psf_w)
+    return {"psf_flux_ratio_median": float(np.median(psf_w)) if len(psf_w) else None,
+            "n_psf_flux": int(len(psf_w)),
+            "l1_sigma": l1, "l1_naive_subtraction_sigma": l1_naive,
             "l1_zero_prediction_sigma": l1_zero,
             "n_pairs": int(len(t)), "n_bright_transients": int(len(ratios)),
             "flux_ratio_median": float(np.median(ratios)) if len(ratios) else None,
@@ -384,33 +455,57 @@ def main(argv=None):
     parser.add_argument("--base", type=int, default=20, help="filters at full resolution")
     parser.add_argument("--seed", type=int, default=4)
     parser.add_argument("--val-pairs", type=int, default=256)
-    parser.add_argument("--compare-with", default=None, metavar="FILE",
-                        help="weights of the previous two-channel release (1.0.0), "
-                             "measured on the same validation pairs")
+    parser.add_argument("--init", default=None, metavar="FILE",
+                        help="start from these weights (1.2.0: the 1.1.0 file); they are "
+                             "also evaluated on the same validation pairs for the release "
+                             "rule")
+    parser.add_argument("--threads", type=int, default=2, help="TensorFlow CPU threads")
+    parser.add_argument("--lr", type=float, default=1e-3, help="initial learning rate")
+    parser.add_argument("--decay-steps", type=int, default=900)
     args = parser.parse_args(argv)
 
-    from ..device import import_keras
+    from ..device import import_keras, import_tensorflow
     from ..imagediff.models import build_transinet_slim
     from ..weights import write_registry_entry
 
+    tf = import_tensorflow()
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
     keras = import_keras()
     keras.utils.set_random_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     train_frames, val_frames = load_frames(args.data_dir)
     print("training frames:", [(f["name"], round(f["fwhm"], 2)) for f in train_frames])
     print("validation frames:", [(f["name"], round(f["fwhm"], 2)) for f in val_frames])
-    # validation: only the held-out real frame (no synthetic scenes)
-    val_rng = np.random.default_rng(12345)
-    xv, yv = make_batch(val_rng, val_frames, args.val_pairs, synthetic_fraction=0.0)
-    # and pairs whose transients all sit on the frame's brightest spots (stars, cores)
-    xo, yo = make_batch(np.random.default_rng(54321), val_frames, args.val_pairs,
-                        synthetic_fraction=0.0, on_source=1.0)
+    # validation: only the held-out real frames (no synthetic scenes): the usual mix and
+    # pairs whose transients all sit on the frame's brightest spots (stars, cores) from
+    # UKIDSS; undersampled pairs (science and reference FWHM up to 2.5 px) from the
+    # validation columns of the Spitzer mosaic
+    ukidss = [f for f in val_frames if "ukidss" in f["name"]]
+    irac = [f for f in val_frames if "spitzer" in f["name"]]
+    val_sets = {
+        "usual": make_batch(np.random.default_rng(12345), ukidss, args.val_pairs,
+                            synthetic_fraction=0.0),
+        "on_source": make_batch(np.random.default_rng(54321), ukidss, args.val_pairs,
+                                synthetic_fraction=0.0, on_source=1.0)}
+    if irac:
+        val_sets["undersampled"] = make_batch(np.random.default_rng(777), irac,
+                                              args.val_pairs, synthetic_fraction=0.0,
+                                              fwhm_range=(1.2, 2.5))
+    xv, yv = val_sets["usual"]
 
     model = build_transinet_slim(args.base, in_channels=IN_CHANNELS, seed=args.seed)
+    previous = None
+    if args.init:
+        model.load_weights(args.init)
+        previous = {"weights": Path(args.init).name,
+                    **{k: evaluate(model, *v) for k, v in val_sets.items()}}
+        print("initial weights, validation:", json.dumps(previous), flush=True)
     n_params = int(model.count_params())
     print(f"parameters: {n_params}")
     # cosine decay over the first 900 steps (then 5e-5), as in the released run
-    lr = keras.optimizers.schedules.CosineDecay(1e-3, decay_steps=900, alpha=0.05)
+    lr = keras.optimizers.schedules.CosineDecay(args.lr, decay_steps=args.decay_steps,
+                                                alpha=0.05)
     model.compile(optimizer=keras.optimizers.Adam(lr, clipnorm=1.0),
                   loss=[weighted_l1] * 3, loss_weights=[1.0, 0.5, 0.25])
     t0 = time.time()
@@ -429,19 +524,18 @@ def main(argv=None):
         print(f"epoch {epoch}: loss {loss:.4f}  {time.time() - t0:.0f}s", flush=True)
         if epoch % 4 == 0:  # monitoring only: nothing is chosen on the validation frame
             print("  validation:", json.dumps(evaluate(model, xv, yv)), flush=True)
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        ckpt = Path(args.out) / f"{MODEL_NAME}-{VERSION}.checkpoint.weights.h5"
+        model.save_weights(ckpt)  # resumable with --init (not released)
     train_seconds = time.time() - t0
-    val = evaluate(model, xv, yv)
-    val_on = evaluate(model, xo, yo)
-    print("validation:", json.dumps(val))
-    print("validation, transients on bright spots:", json.dumps(val_on))
-    previous = None
-    if args.compare_with:
-        old = build_transinet_slim(args.base, in_channels=2)
-        old.load_weights(args.compare_with)
-        previous = {"weights": Path(args.compare_with).name,
-                    "validation": evaluate(old, xv[..., :2], yv),
-                    "validation_on_source": evaluate(old, xo[..., :2], yo)}
-        print("previous release, same pairs:", json.dumps(previous))
+    results = {k: evaluate(model, *v) for k, v in val_sets.items()}
+    val, val_on = results["usual"], results["on_source"]
+    print("validation:", json.dumps(results))
+    rule = None
+    if previous is not None and "undersampled" in results:
+        passed, reasons = release_rule(results, previous)
+        rule = {"passed": passed, "reasons": reasons}
+        print("release rule:", json.dumps(rule))
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -452,6 +546,8 @@ def main(argv=None):
     training = {
         "command": "python -m astroml_affiliated.training.imagediff DATA_DIR --out weights/"
                    f" --epochs {args.epochs} --seed {args.seed} --base {args.base}"
+                   f" --lr {args.lr} --decay-steps {args.decay_steps}"
+                   + (f" --init weights/{Path(args.init).name}" if args.init else "")
                    + (f" --minutes {args.minutes}" if args.minutes else ""),
         "seed": args.seed, "date": datetime.date.today().isoformat(),
         "train_frames": [f["name"] for f in train_frames] + ["synthetic scenes (40%)"],
@@ -460,9 +556,18 @@ def main(argv=None):
         "patch": PATCH, "batch": args.batch, "epochs": epoch, "pairs_seen": pairs_seen,
         "train_seconds": round(train_seconds, 1), "final_train_loss": history[-1],
         "parameters": n_params, "validation": val,
-        "validation_on_source": val_on, "previous_release": previous,
+        "validation_on_source": val_on,
+        "validation_undersampled": results.get("undersampled"),
+        "previous_release": previous, "release_rule": rule,
+        "init": Path(args.init).name if args.init else None,
         "cpu_threads": os.cpu_count(),
     }
+    with open(out / f"{MODEL_NAME}-{VERSION}.training.json", "w") as fh:
+        json.dump({**training, "loss_history": history}, fh, indent=1)
+    print("wrote", fname)
+    if rule is not None and not rule["passed"]:
+        print("the release rule does not hold: the registry is left as it is")
+        return
     write_registry_entry(
         MODEL_NAME, version=VERSION,
         architecture="astroml_affiliated.imagediff.models:build_transinet_slim",
@@ -474,9 +579,6 @@ def main(argv=None):
         description="Slim TransiNet-style encoder-decoder predicting the transient image "
                     "of a science/reference pair in calibrated flux.",
         registry_path=out / "registry.json")
-    with open(out / f"{MODEL_NAME}-{VERSION}.training.json", "w") as fh:
-        json.dump({**training, "loss_history": history}, fh, indent=1)
-    print("wrote", fname)
 
 
 if __name__ == "__main__":
