@@ -141,12 +141,47 @@ def difference(science, reference, *, device=None, align="interp", model=DEFAULT
     >>> diff.unit == science.unit, diff.shape == science.shape
     (True, True)
     """
-    import astropy.units as u
-    from astropy.nddata import CCDData, StdDevUncertainty
+    saturation, s_unit, r_unit, sci, sci_mask, ref, ref_mask = _checked_inputs(
+        science, reference, align=align, saturation=saturation, gain=gain, edge=edge,
+        tile=tile, overlap=overlap, batch_size=batch_size)
+    sci_mask, ref, ref_mask, sci_std, ref_std, alignment = _aligned_inputs(
+        science, reference, sci, sci_mask, ref, ref_mask, s_unit, r_unit,
+        saturation=saturation, align=align)
+    bad, sky, sci_f, ref_f, fwhm, fwhm_r = _sky_and_psfs(sci, sci_mask, ref, ref_mask,
+                                                         saturation=saturation)
+    level_s, sigma_s, level_r, sigma_r = sky
+    ratio, scale_how = _photometric_scale(sci_f, ref_f, bad, level_s, level_r, fwhm,
+                                          fwhm_r, flux_scale)
+    diff, info, label = _network_difference(
+        sci_f, ref_f, sky, ratio, (fwhm, fwhm_r), model=model, device=device,
+        weights_path=weights_path, tile=tile, overlap=overlap, batch_size=batch_size)
+    diff, std, from_net, fwhm_d, noise_scale = _calibrated(
+        sci, sci_f, ref_f, diff, sky, ratio, (fwhm, fwhm_r), bad, sci_std, ref_std,
+        gain=gain)
+    margin, mask = _edge_mask(bad, fwhm, edge)
+    diff[bad] = 0.0
 
-    from ..device import device_scope
-    from ..weights import load_models
-    from ._align import align_reference, to_stddev
+    meta = {
+        "model": info["model"], "version": info["version"],
+        "sha256": info["sha256"][0], "align": alignment, "device": label,
+        "fwhm": round(fwhm_d, 3), "fwhmsci": round(fwhm, 3), "fwhmref": round(fwhm_r, 3),
+        "netfrac": round(float(from_net[~bad].mean()), 5) if (~bad).any() else 0.0,
+        "noisecal": round(noise_scale, 4),
+        "fluxscal": ratio, "fluxhow": scale_how,
+        "skysci": level_s, "sigsci": sigma_s, "skyref": level_r, "sigref": sigma_r,
+        "edge": margin,
+    }
+    return _result(science, diff, s_unit, mask, std, meta)
+
+
+def _checked_inputs(science, reference, *, align, saturation, gain, edge, tile, overlap,
+                    batch_size):
+    """`difference`'s input checks: the images' data and masks, the options.
+
+    Returns the saturation level in the science's unit (or None), both units, and the
+    science's and reference's data (float copies) and masks.
+    """
+    import astropy.units as u
 
     if align not in ("interp", "exact"):
         raise InputError(f"align must be 'interp' or 'exact', not {align!r}")
@@ -169,6 +204,21 @@ def difference(science, reference, *, device=None, align="interp", model=DEFAULT
         if not (isinstance(value, numbers.Real) and not isinstance(value, bool)
                 and float(value).is_integer() and value >= least):
             raise InputError(f"{name} must be an integer >= {least}, not {value!r}")
+    return saturation, s_unit, r_unit, sci, sci_mask, ref, ref_mask
+
+
+def _aligned_inputs(science, reference, sci, sci_mask, ref, ref_mask, s_unit, r_unit, *,
+                    saturation, align):
+    """The reference in the science's unit and on its grid; both images' uncertainties.
+
+    Unknown uncertainties and saturated pixels join the masks. Returns the science's
+    mask, the reference's data and mask, both standard deviations (or None) and the
+    alignment's description.
+    """
+    import astropy.units as u
+
+    from ._align import align_reference, to_stddev
+
     try:
         conv = r_unit.to(s_unit)
     except u.UnitConversionError:
@@ -191,6 +241,15 @@ def difference(science, reference, *, device=None, align="interp", model=DEFAULT
         ref_mask = ref_mask | (ref >= saturation)
     ref, ref_mask, ref_std, alignment = align_reference(science, reference, ref, ref_mask,
                                                         ref_std, method=align)
+    return sci_mask, ref, ref_mask, sci_std, ref_std, alignment
+
+
+def _sky_and_psfs(sci, sci_mask, ref, ref_mask, *, saturation):
+    """Pixels bad in either image, both sky levels and noises, filled images, FWHMs.
+
+    Returns ``bad``, ``(level_s, sigma_s, level_r, sigma_r)``, the science and reference
+    with bad pixels set to their sky level, and the science's and reference's FWHM.
+    """
     bad = sci_mask | ref_mask
     if bad.mean() > 0.98:
         raise InputError(f"only {int((~bad).sum())} pixels are valid in both the science "
@@ -205,15 +264,20 @@ def difference(science, reference, *, device=None, align="interp", model=DEFAULT
     ref_f = np.where(bad, level_r, ref)
     fwhm = core.estimate_fwhm(sci_f, bad, saturation=saturation)
     fwhm_r = core.estimate_fwhm(ref_f, bad, saturation=saturation)
+    return bad, (level_s, sigma_s, level_r, sigma_r), sci_f, ref_f, fwhm, fwhm_r
+
+
+def _photometric_scale(sci_f, ref_f, bad, level_s, level_r, fwhm, fwhm_r, flux_scale):
+    """The reference's photometric scale (given, fitted, or 1) and how it was set."""
     n_stars = 0
     if flux_scale is None:
         ratio, n_stars = core.flux_ratio(sci_f - level_s, ref_f - level_r, bad,
                                          (fwhm, fwhm_r))
         if ratio is None or not ratio > 0:
-            warnings.warn(
+            warnings.warn(  # stacklevel: the caller of `difference`
                 f"found {n_stars} usable sources (at least 3 needed) to fit the "
                 "reference's photometric scale; assuming 1. Pass flux_scale= if the "
-                "images have different zero points.", AstroMLWarning, stacklevel=2)
+                "images have different zero points.", AstroMLWarning, stacklevel=3)
             ratio = 1.0
         scale_how = (f"measured: fit over the pair, {n_stars} sources" if n_stars >= 3
                      else "assumed")
@@ -225,15 +289,33 @@ def difference(science, reference, *, device=None, align="interp", model=DEFAULT
         if not ratio > 0 or not math.isfinite(ratio):
             raise InputError(f"flux_scale must be a positive number, not {flux_scale!r}")
         scale_how = "given"
+    return ratio, scale_how
 
+
+def _network_difference(sci_f, ref_f, sky, ratio, fwhms, *, model, device, weights_path,
+                        tile, overlap, batch_size):
+    """The network's difference image on tiles; the model's info and the device used."""
+    from ..device import device_scope
+    from ..weights import load_models
+
+    level_s, sigma_s, level_r, _ = sky
     models, info = load_models(model, device=device, path=weights_path)
     with device_scope(device) as label:
         diff = core.difference_arrays(models[0], sci_f, ref_f, sci_level=level_s,
                                       sci_sigma=sigma_s, ref_level=level_r, ratio=ratio,
-                                      fwhm=(fwhm, fwhm_r), tile=int(tile), overlap=int(overlap),
+                                      fwhm=fwhms, tile=int(tile), overlap=int(overlap),
                                       batch_size=int(batch_size))
-    diff = diff.astype(float)
+    return diff.astype(float), info, label
 
+
+def _calibrated(sci, sci_f, ref_f, diff, sky, ratio, fwhms, bad, sci_std, ref_std, *, gain):
+    """Both inputs' noise and the calibrated difference (`core.calibrated_difference`).
+
+    Returns the difference, its standard deviation, where the network's image is used,
+    the difference's FWHM and the noise calibration.
+    """
+    level_s, sigma_s, level_r, sigma_r = sky
+    fwhm, fwhm_r = fwhms
     # uncertainty: noise of the science plus that of the scaled reference
     var_s = sci_std ** 2 if sci_std is not None else np.full(sci.shape, sigma_s ** 2)
     if gain is not None and sci_std is None:
@@ -249,7 +331,11 @@ def difference(science, reference, *, device=None, align="interp", model=DEFAULT
         use_network=core.network_applies(fwhm, fwhm_r))
     std = np.sqrt(var)
     std = np.where(np.isfinite(std), std, np.sqrt(sigma_s ** 2 + (ratio * sigma_r) ** 2))
+    return diff, std, from_net, fwhm_d, noise_scale
 
+
+def _edge_mask(bad, fwhm, edge):
+    """The result's mask: bad pixels grown by the edge margin, and the image's edges."""
     from scipy import ndimage
 
     margin = int(math.ceil(fwhm)) if edge is None else int(edge)
@@ -258,18 +344,13 @@ def difference(science, reference, *, device=None, align="interp", model=DEFAULT
         mask = ndimage.binary_dilation(bad, iterations=margin) if bad.any() else mask
         mask[:margin] = mask[-margin:] = True
         mask[:, :margin] = mask[:, -margin:] = True
-    diff[bad] = 0.0
+    return margin, mask
 
-    meta = {
-        "model": info["model"], "version": info["version"],
-        "sha256": info["sha256"][0], "align": alignment, "device": label,
-        "fwhm": round(fwhm_d, 3), "fwhmsci": round(fwhm, 3), "fwhmref": round(fwhm_r, 3),
-        "netfrac": round(float(from_net[~bad].mean()), 5) if (~bad).any() else 0.0,
-        "noisecal": round(noise_scale, 4),
-        "fluxscal": ratio, "fluxhow": scale_how,
-        "skysci": level_s, "sigsci": sigma_s, "skyref": level_r, "sigref": sigma_r,
-        "edge": margin,
-    }
+
+def _result(science, diff, s_unit, mask, std, meta):
+    """The difference as a CCDData with the science's WCS."""
+    from astropy.nddata import CCDData, StdDevUncertainty
+
     wcs = deepcopy(science.wcs) if science.wcs is not None else None
     return CCDData(diff, unit=s_unit, wcs=wcs, mask=mask,
                    uncertainty=StdDevUncertainty(std), meta=meta)
