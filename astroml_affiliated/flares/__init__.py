@@ -6,8 +6,8 @@ completeness of the finder on that light curve. Importing this package does not 
 TensorFlow: the network is built on first use.
 """
 
-from ._high_level import (SUPPORTED_CADENCE_S, FlareTable, find_flares,
-                          find_flares_collection, flare_probability)
+from ._collection import find_flares_collection
+from ._high_level import SUPPORTED_CADENCE_S, FlareTable, find_flares, flare_probability
 from .inject import amplitude_at_recovery, injection_recovery, recovery_probability
 
 __all__ = ["find_flares", "flare_probability", "find_flares_collection", "FlareTable",
