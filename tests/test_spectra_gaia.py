@@ -29,13 +29,23 @@ def _cool(n=6):
     return t[t["apogee_teff"] < 7000][:n]
 
 
+def _need_gaiaxpy():
+    """Skip without GaiaXPy; import it as the package does (GaiaXPy's own import sets
+    matplotlib's ``text.usetex``, which would break the figure tests after it)."""
+    from astroml_affiliated.spectra.gaia import _import_gaiaxpy
+    try:
+        _import_gaiaxpy()
+    except ImportError:
+        pytest.skip("GaiaXPy is not installed")
+
+
 def _continuous(sampled):
-    pytest.importorskip("gaiaxpy")
+    _need_gaiaxpy()
     return continuous_from_sampled(sampled)
 
 
 def test_sampled_and_continuous_tables_give_the_same_labels():
-    pytest.importorskip("gaiaxpy")
+    _need_gaiaxpy()
     sampled = _cool()
     cont = _continuous(sampled)
     a = estimate_parameters_xp(sampled)
@@ -89,7 +99,7 @@ def test_missing_half_is_flagged_not_labelled():
     assert list(t["xp_missing"]) == ["", "RP", "", ""]
     assert np.isnan(t["teff"][1]) and t["ood_flag"][1]
     assert np.all(np.isfinite(t["teff"][[0, 2, 3]]))
-    pytest.importorskip("gaiaxpy")
+    _need_gaiaxpy()
     cont = _continuous(_cool(3))
     cont["bp_coefficients"][0] = np.nan  # no BP
     with pytest.warns(AstroMLWarning, match="BP"):
@@ -143,15 +153,8 @@ def test_bad_xp_inputs_raise_input_error(monkeypatch, tmp_path):
     with pytest.raises(InputError, match="no such file"):
         read_gaia_xp(tmp_path / "missing.ecsv")
     # a continuous table without GaiaXPy: the install hint
-    import builtins
-    real_import = builtins.__import__
-
-    def no_gaiaxpy(name, *args, **kwargs):
-        if name.startswith("gaiaxpy"):
-            raise ImportError(name)
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_gaiaxpy)
+    import sys
+    monkeypatch.setitem(sys.modules, "gaiaxpy", None)  # import gaiaxpy fails
     cont = Table({"source_id": [1], "bp_coefficients": np.ones((1, 55)),
                   "rp_coefficients": np.ones((1, 55))})
     with pytest.raises(InputError, match=r"astroml_affiliated\[gaia\]"):
@@ -165,3 +168,27 @@ def test_caller_table_unchanged():
         warnings.simplefilter("error")
         estimate_parameters_xp(sampled)
     np.testing.assert_array_equal(np.array(sampled["flux"]), before)
+
+
+def test_demo_labels_the_shipped_real_spectra(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    from astroml_affiliated.spectra.demo import run_demo
+
+    t = run_demo(tmp_path)
+    for name in ("spectra.ecsv", "spectra.png", "spectra_vs_apogee.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    assert len(t) == 14 and "apogee_teff" in t.colnames and "source_id" in t.colnames
+    cool = np.asarray(t["apogee_teff"]) < 6500
+    # real test-split stars: labels near APOGEE's, within a few sigma
+    z = np.abs(t["teff"].value - t["apogee_teff"]) / t["teff_err"].value
+    assert np.median(z[cool]) < 2 and not t["ood_flag"][cool].any()
+    assert t["ood_flag"][np.asarray(t["apogee_teff"]) > 10000].all()
+    assert "SYNTHETIC" not in capsys.readouterr().out
+
+
+def test_continuous_input_leaves_matplotlib_settings_alone():
+    mpl = pytest.importorskip("matplotlib")
+    _need_gaiaxpy()
+    before = mpl.rcParams["text.usetex"]
+    estimate_parameters_xp(_continuous(_cool(1)))
+    assert mpl.rcParams["text.usetex"] == before

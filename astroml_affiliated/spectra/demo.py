@@ -148,7 +148,7 @@ def synthetic_spectra(n=8, seed=2026):
 
 def plot_against_apogee(table, *, figure=None):
     """Our labels with their 1-sigma bars against the APOGEE DR17 labels (with theirs)
-    of the demo sample; out-of-domain stars as red crosses at their APOGEE value."""
+    of the demo sample; stars flagged out of domain are left out and listed."""
     import matplotlib.pyplot as plt
 
     if figure is None:
@@ -164,10 +164,6 @@ def plot_against_apogee(table, *, figure=None):
         ok = ~flag & np.isfinite(ref)
         ax.errorbar(ref[ok], ours[ok], xerr=ref_err[ok], yerr=err[ok], fmt="o", ms=4,
                     capsize=2, lw=1, label="ours ± 1σ")
-        if (flag & np.isfinite(ref)).any():
-            lo = np.nanmin(ours[ok]) if ok.any() else np.nanmin(ref)
-            ax.plot(ref[flag], np.full(flag.sum(), lo), "x", color="crimson",
-                    label="flagged out of domain")
         both = np.concatenate([ref[ok], ours[ok]])
         if both.size:
             lim = [np.nanmin(both), np.nanmax(both)]
@@ -175,6 +171,12 @@ def plot_against_apogee(table, *, figure=None):
         ax.set_xlabel(f"APOGEE DR17 {label}")
         ax.set_ylabel(f"ours {label}")
     axes[0].legend(fontsize=7, loc="upper left")
+    if flag.any():
+        hot = np.asarray(table["apogee_teff"], float)[flag]
+        axes[0].text(0.98, 0.02, f"not shown: {flag.sum()} flagged out of domain\n"
+                     "(APOGEE Teff " + ", ".join(f"{t:,.0f}" for t in np.sort(hot))
+                     + " K)", transform=axes[0].transAxes, ha="right", va="bottom",
+                     fontsize=7, color="crimson")
     return figure
 
 
@@ -213,12 +215,15 @@ def run_demo(outdir):
     fig.savefig(outdir / "spectra_vs_apogee.png", dpi=110)
     plt.close(fig)
     print(f"spectra: {len(table)} {table.meta['description']}.")
+    def apogee(r, name):  # a masked (missing) APOGEE label prints as nan
+        return float(np.ma.filled(r[f"apogee_{name}"], np.nan))
+
     for r in table:
         print(f"  Gaia DR3 {r['source_id']}: Teff {r['teff'].value:6.0f} ± "
-              f"{r['teff_err'].value:4.0f} K (APOGEE {r['apogee_teff']:6.0f}), log g "
+              f"{r['teff_err'].value:4.0f} K (APOGEE {apogee(r, 'teff'):6.0f}), log g "
               f"{r['logg'].value:5.2f} ± {r['logg_err'].value:.2f} "
-              f"({r['apogee_logg']:5.2f}), [Fe/H] {r['fe_h'].value:5.2f} ± "
-              f"{r['fe_h_err'].value:.2f} ({r['apogee_fe_h']:5.2f})"
+              f"({apogee(r, 'logg'):5.2f}), [Fe/H] {r['fe_h'].value:5.2f} ± "
+              f"{r['fe_h_err'].value:.2f} ({apogee(r, 'fe_h'):5.2f})"
               + ("  OUT OF DOMAIN" if r["ood_flag"] else ""))
     print(f"  model {table.meta['model']} {table.meta['version']} on "
           f"{table.meta['device']}; wrote {outdir / 'spectra.ecsv'}, "

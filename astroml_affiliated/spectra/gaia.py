@@ -140,11 +140,33 @@ def _missing_band(data, names):
     return out
 
 
+def _import_gaiaxpy():
+    """GaiaXPy, imported without the side effect of its import on the caller's
+    matplotlib settings (GaiaXPy 2.1 sets ``text.usetex``, which fails every later
+    figure on a machine without LaTeX)."""
+    import importlib
+    import sys
+
+    if sys.modules.get("gaiaxpy") is not None:
+        return sys.modules["gaiaxpy"]
+    try:
+        import matplotlib
+    except ImportError:
+        return importlib.import_module("gaiaxpy")
+    saved = dict(matplotlib.rcParams)
+    try:
+        return importlib.import_module("gaiaxpy")
+    finally:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            matplotlib.rcParams.update(saved)
+
+
 def _calibrate_continuous(data, names):
     """Sampled flux and errors (W m-2 nm-1) on the default XP grid from an
     XP_CONTINUOUS table, by GaiaXPy."""
     try:
-        from gaiaxpy import calibrate
+        calibrate = _import_gaiaxpy().calibrate
     except ImportError:
         raise InputError("XP_CONTINUOUS spectra (basis coefficients) are converted by "
                          "GaiaXPy, which is not installed: pip install "
@@ -369,8 +391,9 @@ def continuous_from_sampled(sampled):
     GaiaXPy's BP and RP bases (merged as GaiaXPy merges them), with uncorrelated
     coefficient errors whose propagation gives back the sampled errors (non-negative
     least squares on the variances)."""
-    import gaiaxpy.core.config as cfg
     from astropy.table import Table
+    _import_gaiaxpy()
+    import gaiaxpy.core.config as cfg
     from scipy.optimize import nnls
 
     grid, merge = cfg.load_xpmerge_from_xml()
