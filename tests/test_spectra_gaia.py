@@ -192,3 +192,24 @@ def test_continuous_input_leaves_matplotlib_settings_alone():
     before = mpl.rcParams["text.usetex"]
     estimate_parameters_xp(_continuous(_cool(1)))
     assert mpl.rcParams["text.usetex"] == before
+
+
+def test_hot_probability_equals_its_explicit_design():
+    from astroml_affiliated.spectra import _high_level as H, core
+
+    _, const, _ = H._load("gaiaxp-labels", "cpu")
+    if "hot_label_coef" not in const:
+        pytest.skip("the registered model has no second hot-star classifier")
+    rng = np.random.default_rng(1)
+    n = 50
+    mean = np.column_stack([rng.uniform(3500, 9000, n), rng.uniform(0, 5, n),
+                            rng.normal(0, 0.5, n), rng.normal(0.1, 0.1, n)])
+    sigma = np.abs(rng.normal(80, 40, (n, 4))) + 1
+    parts = np.abs(rng.normal(0.5, 0.5, (n, 6)))
+    parts[:, core.OOD_HOT] = rng.uniform(0, 1, n)
+    snr = rng.normal(0, 2, n)
+    design = core.hot_design(core.hot_label_features(mean, sigma, snr, parts), const)
+    logit = design @ const["hot_label_coef"] + parts[:, core.OOD_HOT_SPECTRAL] + float(
+        const["hot_offset"])
+    np.testing.assert_allclose(core.hot_probability(mean, sigma, snr, parts, const),
+                               1 / (1 + np.exp(-logit)), rtol=1e-9, atol=1e-12)

@@ -431,9 +431,18 @@ def hot_probability(mean, sigma, snr, parts, const):
     ``parts[:, OOD_HOT_SPECTRAL]``) plus a quadratic one in what the network says of
     the star (`hot_design`). ``mean``, ``sigma``: `combine_ensemble`'s; ``snr``:
     `snr_feature`; ``parts``: `ood_parts` with the first classifier's probability."""
-    design = hot_design(hot_label_features(mean, sigma, snr, parts), const)
-    logit = (design @ const["hot_label_coef"] + parts[:, OOD_HOT_SPECTRAL]
-             + float(const["hot_offset"]))
+    # = hot_design(...) @ hot_label_coef, without forming the (n, 104) design: the
+    # linear terms, then the products as the quadratic form z Q z
+    z = (hot_label_features(mean, sigma, snr, parts) - const["hot_label_mean"]) / const[
+        "hot_label_std"]
+    if "hot_label_lo" in const:
+        z = np.clip(z, const["hot_label_lo"], const["hot_label_hi"], out=z)
+    k = z.shape[1]
+    coef = const["hot_label_coef"]
+    quad = np.zeros((k, k))
+    quad[np.triu_indices(k)] = coef[k:]
+    logit = z @ coef[:k] + np.einsum("ij,ij->i", z @ quad, z)
+    logit += parts[:, OOD_HOT_SPECTRAL] + float(const["hot_offset"])
     with np.errstate(over="ignore"):
         return 1.0 / (1.0 + np.exp(-logit))
 
