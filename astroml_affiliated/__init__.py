@@ -25,6 +25,7 @@ _LAZY = {
     "find_transients": "astroml_affiliated.imagediff",
     "plot_difference": "astroml_affiliated.imagediff",
     "estimate_parameters": "astroml_affiliated.spectra",
+    "estimate_parameters_xp": "astroml_affiliated.spectra",
     "find_flares_batch": "astroml_affiliated.batch",
     "estimate_parameters_batch": "astroml_affiliated.batch",
 }

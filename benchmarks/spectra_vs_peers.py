@@ -482,6 +482,10 @@ def write_card(results, path):
     o = results["ood"]
     t4 = rst_table(["sample", "N", "flagged"], [
         [k, v["n"], f"{v['rate']:.1%}"] for k, v in o.items()])
+    t5 = rst_table(["our model, test, Teff < 7000 K, S/N > 50", "Teff", "logg", "[Fe/H]",
+                    "[a/M]"], [
+        [end] + [f"{r[n]['within1']:.1%} / {r[n]['within2']:.1%}" for n in LABELS]
+        for end, r in results.get("masked", {}).items()])
     text = f"""Measured {results['date']} ({results['version']}) by ``benchmarks/spectra_vs_peers.py``
 on {results['machine']}
 (test split, Teff < 7000 K, ``snr`` > 50 - the XP spectrum's median S/N, not APOGEE's:
@@ -502,10 +506,16 @@ mad_std (median bias) in bins of the APOGEE labels and S/N:
 
 {t3}
 
-Out-of-domain flag rates (``ood_flag``, threshold set at the 99.5th percentile of the
-validation stars):
+Out-of-domain flag rates (``ood_flag``; thresholds set on the validation stars) and,
+for the hot stars, the share flagged or with Teff (and log g where APOGEE gives one)
+within 2 sigma:
 
 {t4}
+
+Fraction of residuals within 1 / 2 sigma with filled-in ends (the uncertainties widen
+with the filled-in fraction since 1.4.0):
+
+{t5}
 
 For reference, the same trained methods on the validation split (Teff < 7000 K, APOGEE
 S/N > 50: {results['n_val']} stars), which was used for early stopping, tuning, model
@@ -618,20 +628,41 @@ def main(argv=None):
 
     from astroml_affiliated.spectra import estimate_parameters
     ood = {"test, Teff < 7000 K, S/N > 50 (in domain)": table["ood_flag"]}
-    ood["test, Teff >= 7000 K (hot stars)"] = estimate_parameters(
-        make_spectrum(lib, hot), model=args.model)["ood_flag"]
+    th = estimate_parameters(make_spectrum(lib, hot), model=args.model)
+    ood["test, Teff >= 7000 K (hot stars)"] = th["ood_flag"]
+    # flagged, or Teff (and log g where APOGEE gives one) within 2 sigma (issue 17)
+    zt = np.abs(th["teff"].value - lib["teff"][hot]) / th["teff_err"].value
+    zg = np.abs(th["logg"].value - lib["logg"][hot]) / th["logg_err"].value
+    caught = np.asarray(th["ood_flag"]) | ((zt <= 2) & (~np.isfinite(zg) | (zg <= 2)))
+    ood["test, Teff >= 7000 K: flagged or Teff and log g within 2 sigma"] = caught
+    ood["test, Teff >= 10,000 K: flagged or within 2 sigma"] = caught[
+        lib["teff"][hot] >= 10000]
     ood["test in domain, 5 pixels set to 3x the median"] = estimate_parameters(
         make_spectrum(lib, te_idx, corrupt), model=args.model)["ood_flag"]
     ood["test in domain, 20 pixels set to 3x the median"] = estimate_parameters(
         make_spectrum(lib, te_idx, lambda f: corrupt(f, 20)), model=args.model)["ood_flag"]
     ood = {k: {"n": int(len(v)), "rate": float(np.mean(v))} for k, v in ood.items()}
 
+    # filled-in ends (issue 17): coverage of the headline test stars with the bluest 30
+    # or the reddest 60 pixels masked
+    masked = {}
+    for end, (a, b) in (("bluest 30 pixels (9%) masked", (0, 30)),
+                        ("reddest 60 pixels (17%) masked", (283, 343))):
+        spec = make_spectrum(lib, te_idx)
+        m = np.zeros(spec.flux.shape, bool)
+        m[:, a:b] = True
+        spec.mask = m
+        tm = estimate_parameters(spec, model=args.model)
+        masked[end] = metrics(np.stack([tm[n].value for n in LABELS], axis=1),
+                              np.stack([tm[n + "_err"].value for n in LABELS], axis=1),
+                              truth)
     masks = bins(lib, te_idx)
     results = {"date": time.strftime("%Y-%m-%d"), "n_test": int(len(te_idx)),
                "machine": f"{os.cpu_count()} shared CPU cores, no GPU",
                "notes": "",
                "n_val": int(len(va_idx)), "version": table.meta["version"],
-               "bin_names": list(masks), "ood": ood, "methods": {}, "validation": {}}
+               "bin_names": list(masks), "ood": ood, "masked": masked, "methods": {},
+               "validation": {}}
     ours_name = "this project (" + args.model + ")"
     order = [ours_name] + [k for k in preds if k != ours_name]
     for name in order:

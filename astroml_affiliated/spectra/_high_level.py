@@ -384,8 +384,12 @@ def estimate_parameters(spectrum, *, photometry=None, model=None, device=None,
         x[:, -len(core.COLOURS):] = core.colour_features(_photometry(photometry, len(x)),
                                                          const)
     out, label = _predict(ens, x, device, batch_size)
-    mean, sigma, spread = core.combine_ensemble(out, const, core.snr_feature(x, const))
+    snr = core.snr_feature(x, const)
+    mean, sigma, spread = core.combine_ensemble(out, const, snr)
     parts[:, core.OOD_DISAGREEMENT] = core.ood_disagreement(spread)
+    if "hot_label_coef" in const:  # version 1.4.0 on: the second hot-star classifier
+        parts[:, core.OOD_HOT] = core.hot_probability(mean, sigma, snr, parts, const)
+    sigma = core.widen_for_masked(sigma, masked, const)
     score = core.ood_score(parts, const)
     table = QTable()
     units = {"teff": u.K, "logg": u.dex, "fe_h": u.dex, "alpha_m": u.dex}

@@ -15,7 +15,8 @@ __all__ = ["xp_grid", "bin_edges", "pixel_bounds", "resample_matrix", "resample"
            "ood_disagreement", "pca_scores", "combine_ensemble", "LABELS", "PHOT_BANDS",
            "COLOURS", "colours", "complete_photometry", "colour_features", "n_inputs",
            "model_inputs", "mixture", "snr_feature", "calibrated_sigma",
-           "calibration_design"]
+           "calibration_design", "hot_label_features", "hot_design", "hot_probability",
+           "widen_for_masked"]
 
 #: Label names, in the order of the model's outputs.
 LABELS = ("teff", "logg", "fe_h", "alpha_m")
@@ -259,13 +260,19 @@ def project(xs, const):
     """One matrix product for what the model input and the out-of-domain score need
     from standardised spectra ``xs``: the whitened components (see `whiten`), the
     scores on the leading principal components ``(xs - mean) @ components.T`` and the
-    products ``xs @ mean``."""
+    products ``xs @ mean`` (models with a hot-star classifier that reads the spectrum,
+    version 1.4.0 on, get its spectral term too: see `ood_parts`)."""
     pmean, comps, white = const["pca_mean"], const["pca_components"], const["whiten"]
-    proj = xs @ np.concatenate([white, comps.T, pmean[:, None]], axis=1)
+    cols = [white, comps.T, pmean[:, None]]
+    if "hot_pixel_coef" in const:
+        cols.append(const["hot_pixel_coef"][:, None])
+    proj = xs @ np.concatenate(cols, axis=1)
     nw, nc = white.shape[1], comps.shape[0]
     xw = proj[:, :nw] - pmean @ white
     scores = proj[:, nw:nw + nc] - pmean @ comps.T
-    return xw, scores, proj[:, -1]
+    if "hot_pixel_coef" in const:
+        return xw, scores, proj[:, nw + nc], proj[:, nw + nc + 1]
+    return xw, scores, proj[:, nw + nc]
 
 
 #: Magnitudes a photometry model takes (Gaia DR3 G, BP, RP; 2MASS J, H, Ks).
@@ -353,7 +360,9 @@ def ood_parts(xs, spread, const, projection=None):
     already computed."""
     comps, pmean = const["pca_components"], const["pca_mean"]
     # scores and |xs - mean|^2 without forming xs - mean (an array as large as xs)
-    xw, scores, xs_mean = projection if projection is not None else project(xs, const)
+    if projection is None:
+        projection = project(xs, const)
+    xw, scores, xs_mean = projection[:3]
     maha = np.sqrt(np.mean(scores ** 2 / const["pca_var"], axis=1))
     d2 = np.einsum("ij,ij->i", xs, xs) - 2.0 * xs_mean + pmean @ pmean
     # the reconstruction residual |d - scores @ comps|^2 = |d|^2 - 2 |scores|^2 +
@@ -374,11 +383,68 @@ def ood_parts(xs, spread, const, projection=None):
         logit = np.einsum("ij,j->i", xc, const["hot_coef"]) + const["hot_intercept"]
         with np.errstate(over="ignore"):  # a wild spectrum: exp overflows, p = 0
             parts.append(1.0 / (1.0 + np.exp(-logit)))
+    if "hot_pixel_coef" in const:
+        # version 1.4.0 on: the spectral term of the second hot-star classifier (see
+        # `hot_probability`), a linear function of the standardised flux; it is no
+        # statistic of its own (threshold inf)
+        parts.append(projection[3])
     return np.stack(parts, axis=1)
 
 
 #: Column of `ood_parts` holding the ensemble's disagreement.
 OOD_DISAGREEMENT = 3
+#: Column of `ood_parts` holding the hot-star probability (version 1.4.0 on: that of
+#: `hot_probability`, written after the network has run).
+OOD_HOT = 4
+#: Column of `ood_parts` holding the spectral term of `hot_probability` (1.4.0 on).
+OOD_HOT_SPECTRAL = 5
+
+
+def hot_label_features(mean, sigma, snr, parts):
+    """What the second hot-star classifier (version 1.4.0 on) reads besides the
+    spectrum: log10 Teff, log g, [Fe/H], [alpha/M] and the logs of their calibrated
+    sigmas (physical units, as `combine_ensemble` returns them), the standardised
+    log10 S/N (`snr_feature`), the logs of the first three `ood_parts` statistics and
+    the logit of the first hot-star classifier's probability; shape (n, 13)."""
+    p = np.clip(parts[:, OOD_HOT], 1e-9, 1 - 1e-9)
+    return np.column_stack([np.log10(mean[:, 0]), mean[:, 1:], np.log(sigma), snr,
+                            np.log(np.maximum(parts[:, :3], 1e-12)),
+                            np.log(p / (1 - p))])
+
+
+def hot_design(features, const):
+    """The label-side design of `hot_probability`: the `hot_label_features`
+    standardised with the training stars' mean and spread and clipped to their range,
+    then every product of two of them (squares included)."""
+    z = (features - const["hot_label_mean"]) / const["hot_label_std"]
+    if "hot_label_lo" in const:  # clipped to the training stars' range: no extrapolation
+        z = np.clip(z, const["hot_label_lo"], const["hot_label_hi"])
+    i, j = np.triu_indices(z.shape[1])
+    return np.concatenate([z, z[:, i] * z[:, j]], axis=1)
+
+
+def hot_probability(mean, sigma, snr, parts, const):
+    """Probability that a star is hotter than the model's domain (APOGEE Teff >=
+    7000 K), from a logistic regression (version 1.4.0 on) fitted on the training
+    split's stars of every temperature: a linear term in the standardised spectrum (its
+    own whitening, folded into ``hot_pixel_coef``, computed with `project` into
+    ``parts[:, OOD_HOT_SPECTRAL]``) plus a quadratic one in what the network says of
+    the star (`hot_design`). ``mean``, ``sigma``: `combine_ensemble`'s; ``snr``:
+    `snr_feature`; ``parts``: `ood_parts` with the first classifier's probability."""
+    # = hot_design(...) @ hot_label_coef, without forming the (n, 104) design: the
+    # linear terms, then the products as the quadratic form z Q z
+    z = (hot_label_features(mean, sigma, snr, parts) - const["hot_label_mean"]) / const[
+        "hot_label_std"]
+    if "hot_label_lo" in const:
+        z = np.clip(z, const["hot_label_lo"], const["hot_label_hi"], out=z)
+    k = z.shape[1]
+    coef = const["hot_label_coef"]
+    quad = np.zeros((k, k))
+    quad[np.triu_indices(k)] = coef[k:]
+    logit = z @ coef[:k] + np.einsum("ij,ij->i", z @ quad, z)
+    logit += parts[:, OOD_HOT_SPECTRAL] + float(const["hot_offset"])
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-logit))
 
 
 def ood_disagreement(spread):
@@ -479,3 +545,14 @@ def combine_ensemble(out, const, snr=None):
     s[:, 0] = teff * np.log(10) * s[:, 0]
     m[:, 0] = teff
     return m, s, spread
+
+
+def widen_for_masked(sigma, masked, const):
+    """Uncertainties widened for filled-in pixels (version 1.4.0 on): each label's
+    sigma times ``1 + masked_coef * masked``, ``masked`` being the fraction of the
+    model's pixels that were filled in (`impute`) and ``masked_coef`` one factor per
+    label fitted on validation stars with masked blue and red ends; unchanged for
+    models without it and for spectra with nothing filled in."""
+    if "masked_coef" not in const:
+        return sigma
+    return sigma * (1.0 + np.asarray(masked, float)[:, None] * const["masked_coef"][None, :])
