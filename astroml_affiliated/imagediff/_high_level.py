@@ -294,13 +294,19 @@ def _photometric_scale(sci_f, ref_f, bad, level_s, level_r, fwhm, fwhm_r, flux_s
 
 def _network_difference(sci_f, ref_f, sky, ratio, fwhms, *, model, device, weights_path,
                         tile, overlap, batch_size):
-    """The network's difference image on tiles; the model's info and the device used."""
+    """The network's difference image on tiles; the model's info and the device used.
+
+    Outside the PSF range the network was trained on, its image would not be used
+    (`core.network_applies`), so it is not computed: zeros stand in for it.
+    """
     from ..device import device_scope
     from ..weights import load_models
 
     level_s, sigma_s, level_r, _ = sky
     models, info = load_models(model, device=device, path=weights_path)
     with device_scope(device) as label:
+        if not core.network_applies(*fwhms):
+            return np.zeros(sci_f.shape), info, label
         diff = core.difference_arrays(models[0], sci_f, ref_f, sci_level=level_s,
                                       sci_sigma=sigma_s, ref_level=level_r, ratio=ratio,
                                       fwhm=fwhms, tile=int(tile), overlap=int(overlap),
