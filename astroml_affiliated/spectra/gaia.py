@@ -341,12 +341,16 @@ def estimate_parameters_xp(data, **kwargs):
     >>> labels.colnames[:3]
     ['source_id', 'teff', 'teff_err']
     """
+    return _label_xp(read_gaia_xp(data), **kwargs)
+
+
+def _label_xp(spectrum, **kwargs):
+    """`estimate_parameters_xp` on the spectrum `read_gaia_xp` returned."""
     import astropy.units as u
     from astropy.table import QTable
 
     from ._high_level import estimate_parameters
 
-    spectrum = read_gaia_xp(data)
     source_id = spectrum.meta["source_id"]
     missing = spectrum.meta["xp_missing"]
     use = missing == ""
@@ -382,6 +386,73 @@ def estimate_parameters_xp(data, **kwargs):
     table.add_column(source_id, name="source_id", index=0)
     table["xp_missing"] = missing
     return table
+
+
+def _is_xp_spectrum(spectrum):
+    """Whether ``spectrum`` is what `read_gaia_xp` returns (per-source ``source_id`` and
+    ``xp_missing`` in its meta)."""
+    meta = getattr(spectrum, "meta", None) or {}
+    sid, missing = meta.get("source_id"), meta.get("xp_missing")
+    rows = np.shape(getattr(spectrum, "flux", ()))[:-1]
+    return (np.ndim(sid) == 1 and np.ndim(missing) == 1 and len(rows) == 1
+            and len(sid) == len(missing) == rows[0])
+
+
+def _estimate_parameters_batch(spectra, **kwargs):
+    """`~astroml_affiliated.spectra.estimate_parameters` as a batch run calls it (one
+    spectrum or a list), except that archive XP spectra (`read_gaia_xp`'s) are labelled
+    as `estimate_parameters_xp` labels them: ``source_id`` and ``xp_missing`` columns,
+    a source without its BP or RP half flagged instead of failing the file."""
+    from astropy.table import vstack
+
+    from ._high_level import estimate_parameters
+
+    if not isinstance(spectra, (list, tuple)):
+        return (_label_xp if _is_xp_spectrum(spectra) else estimate_parameters)(
+            spectra, **kwargs)
+    if not any(_is_xp_spectrum(s) for s in spectra):
+        return estimate_parameters(spectra, **kwargs)
+    photometry = kwargs.pop("photometry", None)  # a batch run's: one value per spectrum
+    return vstack([_estimate_parameters_batch(s, **kwargs, **(
+        {} if photometry is None else
+        {"photometry": {b: np.asarray(v)[k] for b, v in photometry.items()}}))
+        for k, s in enumerate(spectra)], join_type="outer", metadata_conflicts="silent")
+
+
+def _is_xp_file(path):
+    """Whether the file at ``path`` is a Gaia archive XP table (a ``source_id`` column
+    and ``flux`` or ``bp_coefficients``/``rp_coefficients``), from its column names
+    alone: the data are not read."""
+    names = set(_file_colnames(str(path)))
+    return "source_id" in names and bool(
+        names & {"flux", "bp_coefficients", "rp_coefficients"})
+
+
+def _file_colnames(path):
+    """The column names of an ECSV, CSV, FITS or VOTable file from its header ([] for
+    other files and for files that cannot be read)."""
+    import re
+
+    name = path.lower()
+    try:
+        if name.endswith((".fits", ".fit", ".fits.gz", ".fts")):
+            from astropy.io import fits
+
+            with fits.open(path) as hdul:
+                return [c for hdu in hdul[1:] if hasattr(hdu, "columns")
+                        for c in hdu.columns.names]
+        if name.endswith((".ecsv", ".csv")):
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                for line in fh:  # the first line that is not a comment names the columns
+                    if line.strip() and not line.startswith("#"):
+                        return [c.strip("\"' ") for c in re.split(r"[,\s]+", line.strip())]
+        if name.endswith((".vot", ".xml", ".votable")):
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                head = fh.read(1 << 16)
+            return re.findall(r"<FIELD[^>]*?\bname\s*=\s*[\"']([^\"']+)", head)
+    except Exception:  # not such a file: the spectrum reader says what is wrong
+        return []
+    return []
 
 
 def continuous_from_sampled(sampled):

@@ -20,12 +20,21 @@ def _spectrum_class():
 
 def read_spectrum(path):
     """Read a spectrum file with specutils (any format it identifies; FITS tables that
-    it cannot identify are read as ``tabular-fits``)."""
+    it cannot identify are read as ``tabular-fits``).
+
+    A Gaia archive XP file (an ``XP_SAMPLED`` or ``XP_CONTINUOUS`` table: ECSV, CSV,
+    FITS or VOTable with a ``source_id`` column) is read by
+    `~astroml_affiliated.spectra.read_gaia_xp`: one spectrum per source, the sources'
+    ``source_id`` in its meta."""
     import warnings
+
+    from .gaia import _is_xp_file, read_gaia_xp
 
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file: {path}")
+    if _is_xp_file(path):
+        return read_gaia_xp(path)
     cls = _spectrum_class()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
