@@ -29,10 +29,9 @@ def _spectrum(wave, flux, err):
     import astropy.units as u
     from astropy.nddata import StdDevUncertainty
 
-    try:
-        from specutils import Spectrum
-    except ImportError:  # specutils 1.x
-        from specutils import Spectrum1D as Spectrum
+    from .io import _spectrum_class
+
+    Spectrum = _spectrum_class()
     unit = u.Unit(_FLAM)
     return Spectrum(spectral_axis=wave * u.AA, flux=flux * unit,
                     uncertainty=StdDevUncertainty(err * unit))

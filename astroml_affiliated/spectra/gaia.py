@@ -246,10 +246,9 @@ def read_gaia_xp(data):
     import astropy.units as u
     from astropy.nddata import StdDevUncertainty
 
-    try:
-        from specutils import Spectrum
-    except ImportError:  # specutils 1.x
-        from specutils import Spectrum1D as Spectrum
+    from .io import _spectrum_class
+
+    Spectrum = _spectrum_class()
 
     if isinstance(data, (str, Path)):
         data = _read_path(data)
